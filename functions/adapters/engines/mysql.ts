@@ -1,0 +1,277 @@
+import mysql from 'mysql2/promise';
+import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
+import {
+  DatabaseExistsError,
+  DatabaseNotFoundError,
+  EngineUnavailableError,
+  errorMessage,
+  ScriptExecutionError,
+} from '../../core/errors.js';
+import type { RawTable } from '../../core/fingerprint.js';
+import { assertDatabaseName } from '../../core/identifiers.js';
+import { splitStatements } from '../../core/sql-script.js';
+import { redactUrl } from './connection-url.js';
+import { assertMarker, MARKER_TABLE, parseMarker } from './marker.js';
+
+export interface MysqlEngineOptions {
+  /** e.g. mysql://root@127.0.0.1:3306 — a user that may create and drop databases. */
+  readonly url: string;
+  readonly maxConnections?: number;
+}
+
+/** Quotes with mysql2's escapeId, refusing qualified names (a dot would split the identifier). */
+const q = (name: string) => mysql.escapeId(assertDatabaseName(name), true);
+const qt = (table: string) => mysql.escapeId(table, true);
+
+/**
+ * MySQL 8 and MariaDB 10.11 through `mysql2`. DDL commits implicitly here, so scripts are
+ * not transactional; root images are built under a temporary name and dropped on failure.
+ */
+export class MysqlEngine implements DatabaseEngine {
+  readonly engine = 'mysql' as const;
+  readonly location: string;
+  private readonly pool: mysql.Pool;
+  private flavour?: Promise<'mariadb' | 'mysql'>;
+
+  constructor(private readonly options: MysqlEngineOptions) {
+    this.location = redactUrl(options.url);
+    this.pool = mysql.createPool({ uri: options.url, connectionLimit: options.maxConnections ?? 4 });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.pool.query('SELECT 1');
+    } catch (cause) {
+      throw new EngineUnavailableError('mysql', `${this.location}: ${errorMessage(cause)}`, { cause });
+    }
+  }
+
+  async databaseExists(name: string): Promise<boolean> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?',
+      [assertDatabaseName(name)],
+    );
+    return rows.length === 1;
+  }
+
+  async listDatabases(prefix: string): Promise<string[]> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(?)) = ? ORDER BY SCHEMA_NAME',
+      [prefix, prefix],
+    );
+    return rows.map((r) => r.name as string);
+  }
+
+  async createDatabase(name: string): Promise<void> {
+    try {
+      await this.pool.query(`CREATE DATABASE ${q(name)}`);
+    } catch (error) {
+      if ((error as { errno?: number }).errno === 1007) throw new DatabaseExistsError(name);
+      throw error;
+    }
+  }
+
+  async dropDatabase(name: string): Promise<void> {
+    await this.pool.query(`DROP DATABASE IF EXISTS ${q(name)}`);
+  }
+
+  /**
+   * MySQL cannot rename a database. This creates the target and moves every table with one
+   * RENAME TABLE statement, which is atomic: the tables appear in the target all at once.
+   */
+  async renameDatabase(from: string, to: string): Promise<void> {
+    if (!(await this.databaseExists(from))) throw new DatabaseNotFoundError(from);
+    await this.createDatabase(to);
+    const tables = await this.tables(from);
+    if (tables.length) {
+      await this.pool.query(`RENAME TABLE ${tables.map((t) => `${q(from)}.${qt(t)} TO ${q(to)}.${qt(t)}`).join(', ')}`);
+    }
+    await this.dropDatabase(from);
+  }
+
+  async applyScript(name: string, script: SqlScript): Promise<void> {
+    const statements = splitStatements('mysql', script.sql);
+    const conn = await this.connect(name);
+    try {
+      for (const s of statements) {
+        try {
+          await conn.query(s.text);
+        } catch (cause) {
+          throw new ScriptExecutionError(script.file, s.index, s.line, s.text, cause);
+        }
+      }
+    } finally {
+      await conn.end();
+    }
+  }
+
+  async introspect(name: string): Promise<RawTable[]> {
+    const db = assertDatabaseName(name);
+    if (!(await this.databaseExists(db))) throw new DatabaseNotFoundError(db);
+    const query = async (sql: string, params: unknown[]) =>
+      (await this.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    const tables = await this.tables(db);
+    const columns = await query(
+      `SELECT TABLE_NAME AS t, COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type,
+              IS_NULLABLE AS nullable, CHARACTER_MAXIMUM_LENGTH AS len, NUMERIC_PRECISION AS p, NUMERIC_SCALE AS s
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?`,
+      [db],
+    );
+    const stats = await query(
+      `SELECT TABLE_NAME AS t, INDEX_NAME AS name, NON_UNIQUE AS non_unique, COLUMN_NAME AS col
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
+      [db],
+    );
+    const fks = await query(
+      `SELECT k.TABLE_NAME AS t, k.CONSTRAINT_NAME AS name, k.COLUMN_NAME AS col, k.REFERENCED_TABLE_NAME AS ref_table,
+              k.REFERENCED_COLUMN_NAME AS ref_col, r.DELETE_RULE AS on_delete
+       FROM information_schema.KEY_COLUMN_USAGE k
+       JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+         ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME
+       WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
+       ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
+      [db],
+    );
+    // MySQL 8's CHECK_CONSTRAINTS has no TABLE_NAME (names are unique per schema there);
+    // MariaDB's does, and MariaDB allows the same check name on two tables.
+    const sameTable = (await this.getFlavour()) === 'mariadb' ? 'AND tc.TABLE_NAME = cc.TABLE_NAME' : '';
+    const checks = await query(
+      `SELECT tc.TABLE_NAME AS t, cc.CONSTRAINT_NAME AS name, cc.CHECK_CLAUSE AS expression
+       FROM information_schema.CHECK_CONSTRAINTS cc
+       JOIN information_schema.TABLE_CONSTRAINTS tc
+         ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME
+        AND tc.CONSTRAINT_TYPE = 'CHECK' ${sameTable}
+       WHERE cc.CONSTRAINT_SCHEMA = ?`,
+      [db],
+    );
+    return tables.map((t) => {
+      const indexNames = [...new Set(stats.filter((s) => s.t === t).map((s) => s.name as string))];
+      const indexColumns = (n: string) => stats.filter((s) => s.t === t && s.name === n).map((s) => s.col as string);
+      const fkNames = [...new Set(fks.filter((f) => f.t === t).map((f) => f.name as string))];
+      return {
+        name: t,
+        columns: columns.filter((c) => c.t === t).map((c) => ({ name: c.name, type: mysqlType(c), nullable: c.nullable === 'YES' })),
+        primaryKey: indexColumns('PRIMARY'),
+        foreignKeys: fkNames.map((n) => {
+          const parts = fks.filter((f) => f.t === t && f.name === n);
+          return {
+            columns: parts.map((p) => p.col as string),
+            refTable: parts[0]?.ref_table as string,
+            refColumns: parts.map((p) => p.ref_col as string),
+            onDelete: parts[0]?.on_delete as string,
+          };
+        }),
+        uniques: indexNames
+          .filter((n) => n !== 'PRIMARY' && stats.some((s) => s.t === t && s.name === n && Number(s.non_unique) === 0))
+          .map(indexColumns),
+        indexes: indexNames
+          .filter((n) => stats.some((s) => s.t === t && s.name === n && Number(s.non_unique) === 1))
+          .map((n) => ({ name: n, columns: indexColumns(n) })),
+        checks: checks.filter((c) => c.t === t).map((c) => ({ name: c.name as string, expression: c.expression as string })),
+      };
+    });
+  }
+
+  async readMarker(name: string): Promise<Marker | null> {
+    const db = assertDatabaseName(name);
+    const [found] = await this.pool.query<mysql.RowDataPacket[]>(
+      'SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+      [db, MARKER_TABLE],
+    );
+    if (found.length === 0) return null;
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(`SELECT marker FROM ${q(db)}.${qt(MARKER_TABLE)} WHERE id = 1`);
+    return parseMarker(rows[0]?.marker as string | undefined);
+  }
+
+  async writeMarker(name: string, marker: Marker): Promise<void> {
+    const conn = await this.connect(name);
+    try {
+      for (const [sql, params] of markerStatements(marker)) await conn.query(sql, params);
+    } finally {
+      await conn.end();
+    }
+  }
+
+  /**
+   * Copies the source's tables (DDL from SHOW CREATE TABLE, rows with INSERT ... SELECT)
+   * on one connection with foreign key checks off. On any failure the target is dropped.
+   * bench/ compares this with replaying the scripts.
+   */
+  async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
+    const src = assertDatabaseName(source);
+    if (!(await this.databaseExists(src))) throw new DatabaseNotFoundError(src);
+    const tables = (await this.tables(src)).filter((t) => t !== MARKER_TABLE);
+    const ddl: string[] = [];
+    for (const t of tables) {
+      const [rows] = await this.pool.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE ${q(src)}.${qt(t)}`);
+      ddl.push(rows[0]?.['Create Table'] as string);
+    }
+    await this.createDatabase(target);
+    const conn = await this.connect(target);
+    try {
+      await conn.query('SET FOREIGN_KEY_CHECKS = 0');
+      for (const [i, t] of tables.entries()) {
+        await conn.query(ddl[i] as string);
+        await conn.query(`INSERT INTO ${qt(t)} SELECT * FROM ${q(src)}.${qt(t)}`);
+      }
+      await conn.query('SET FOREIGN_KEY_CHECKS = 1');
+      if (marker) for (const [sql, params] of markerStatements(marker)) await conn.query(sql, params);
+    } catch (error) {
+      await this.dropDatabase(target);
+      throw error;
+    } finally {
+      await conn.end();
+    }
+  }
+
+  async sealImage(_name: string): Promise<void> {
+    // MySQL has no template databases; the image's schema is only ever read by the control plane.
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async tables(db: string): Promise<string[]> {
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+      [db],
+    );
+    return rows.map((r) => r.name as string);
+  }
+
+  private getFlavour(): Promise<'mariadb' | 'mysql'> {
+    this.flavour ??= this.pool
+      .query<mysql.RowDataPacket[]>('SELECT VERSION() AS v')
+      .then(([rows]) => (String(rows[0]?.v).includes('MariaDB') ? 'mariadb' : 'mysql'));
+    return this.flavour;
+  }
+
+  /** A connection of its own with `database` selected, for scripts and session settings. */
+  private async connect(database: string): Promise<mysql.Connection> {
+    const url = new URL(this.options.url);
+    url.pathname = `/${encodeURIComponent(assertDatabaseName(database))}`;
+    try {
+      return await mysql.createConnection({ uri: url.toString() });
+    } catch (cause) {
+      if ((cause as { errno?: number }).errno === 1049) throw new DatabaseNotFoundError(database);
+      throw new EngineUnavailableError('mysql', `${this.location}: ${errorMessage(cause)}`, { cause });
+    }
+  }
+}
+
+function markerStatements(marker: Marker): [string, unknown[]][] {
+  return [
+    [`CREATE TABLE IF NOT EXISTS ${qt(MARKER_TABLE)} (id TINYINT PRIMARY KEY, marker TEXT NOT NULL) ENGINE=InnoDB`, []],
+    [`REPLACE INTO ${qt(MARKER_TABLE)} (id, marker) VALUES (1, ?)`, [JSON.stringify(assertMarker(marker))]],
+  ];
+}
+
+/** Builds a type string normalizeType understands, without MariaDB's integer display widths. */
+function mysqlType(c: mysql.RowDataPacket): string {
+  const dataType = String(c.data_type).toLowerCase();
+  if (dataType === 'tinyint') return String(c.column_type);
+  if (dataType === 'decimal' || dataType === 'numeric') return `decimal(${c.p},${c.s})`;
+  if (dataType === 'varchar' || dataType === 'char') return `${dataType}(${c.len})`;
+  return dataType;
+}

@@ -1,0 +1,241 @@
+import pg from 'pg';
+import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
+import {
+  DatabaseExistsError,
+  DatabaseNotFoundError,
+  EngineUnavailableError,
+  errorMessage,
+  ScriptExecutionError,
+} from '../../core/errors.js';
+import type { RawTable } from '../../core/fingerprint.js';
+import { assertDatabaseName } from '../../core/identifiers.js';
+import { splitStatements } from '../../core/sql-script.js';
+import { redactUrl, withDatabase } from './connection-url.js';
+import { assertMarker, parseMarker } from './marker.js';
+
+/** How PostgreSQL copies a template: WAL_LOG (15+ default) or FILE_COPY (checkpoints; see bench/). */
+export type PostgresCloneStrategy = 'WAL_LOG' | 'FILE_COPY';
+
+export interface PostgresEngineOptions {
+  /** A superuser (or CREATEDB + CREATEROLE) URL to the maintenance database, e.g. postgres://postgres@127.0.0.1:5432/postgres. */
+  readonly url: string;
+  readonly cloneStrategy?: PostgresCloneStrategy;
+  /** Upper bound of admin connections this engine keeps open. */
+  readonly maxConnections?: number;
+}
+
+const q = (name: string) => pg.escapeIdentifier(assertDatabaseName(name));
+
+/** PostgreSQL through `pg`. One small admin pool; short-lived clients for per-database work. */
+export class PostgresEngine implements DatabaseEngine {
+  readonly engine = 'postgresql' as const;
+  readonly location: string;
+  private readonly admin: pg.Pool;
+  private serverVersion?: Promise<number>;
+
+  constructor(private readonly options: PostgresEngineOptions) {
+    this.location = redactUrl(options.url);
+    this.admin = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 4 });
+    // An idle client that loses its server must not crash the process.
+    this.admin.on('error', () => {});
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.admin.query('SELECT 1');
+    } catch (cause) {
+      throw new EngineUnavailableError('postgresql', `${this.location}: ${errorMessage(cause)}`, { cause });
+    }
+  }
+
+  async databaseExists(name: string): Promise<boolean> {
+    const r = await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [assertDatabaseName(name)]);
+    return r.rowCount === 1;
+  }
+
+  async listDatabases(prefix: string): Promise<string[]> {
+    const r = await this.admin.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname',
+      [prefix],
+    );
+    return r.rows.map((row) => row.datname);
+  }
+
+  async createDatabase(name: string): Promise<void> {
+    await this.adminDdl(name, `CREATE DATABASE ${q(name)}`);
+  }
+
+  async dropDatabase(name: string): Promise<void> {
+    // A template database cannot be dropped until it is unmarked; FORCE ends stray sessions.
+    const r = await this.admin.query<{ datistemplate: boolean }>(
+      'SELECT datistemplate FROM pg_database WHERE datname = $1',
+      [assertDatabaseName(name)],
+    );
+    if (r.rows[0]?.datistemplate) await this.admin.query(`ALTER DATABASE ${q(name)} WITH IS_TEMPLATE false`);
+    await this.admin.query(`DROP DATABASE IF EXISTS ${q(name)} WITH (FORCE)`);
+  }
+
+  async renameDatabase(from: string, to: string): Promise<void> {
+    if (!(await this.databaseExists(from))) throw new DatabaseNotFoundError(from);
+    await this.adminDdl(to, `ALTER DATABASE ${q(from)} RENAME TO ${q(to)}`);
+  }
+
+  async applyScript(name: string, script: SqlScript): Promise<void> {
+    const statements = splitStatements('postgresql', script.sql);
+    await this.withClient(name, async (client) => {
+      await client.query('BEGIN');
+      for (const s of statements) {
+        try {
+          await client.query(s.text);
+        } catch (cause) {
+          await client.query('ROLLBACK');
+          throw new ScriptExecutionError(script.file, s.index, s.line, s.text, cause);
+        }
+      }
+      await client.query('COMMIT');
+    });
+  }
+
+  async introspect(name: string): Promise<RawTable[]> {
+    return this.withClient(name, (client) => introspectPostgres(client));
+  }
+
+  async readMarker(name: string): Promise<Marker | null> {
+    const r = await this.admin.query<{ comment: string | null }>(
+      "SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1",
+      [assertDatabaseName(name)],
+    );
+    return parseMarker(r.rows[0]?.comment);
+  }
+
+  async writeMarker(name: string, marker: Marker): Promise<void> {
+    // COMMENT is a utility statement and takes no bind parameters; the marker alphabet is
+    // restricted by assertMarker and the literal is escaped by the driver.
+    const text = JSON.stringify(assertMarker(marker));
+    await this.admin.query(`COMMENT ON DATABASE ${q(name)} IS ${pg.escapeLiteral(text)}`);
+  }
+
+  async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
+    const strategy = (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
+    if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
+    await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
+    if (!marker) return;
+    try {
+      await this.writeMarker(target, marker);
+    } catch (error) {
+      await this.dropDatabase(target);
+      throw error;
+    }
+  }
+
+  async sealImage(name: string): Promise<void> {
+    // No connections means CREATE DATABASE ... TEMPLATE never meets "source database is being
+    // accessed by other users", and no tenant role can ever read the image.
+    await this.admin.query(`REVOKE ALL ON DATABASE ${q(name)} FROM PUBLIC`);
+    await this.admin.query(`ALTER DATABASE ${q(name)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
+  }
+
+  async close(): Promise<void> {
+    await this.admin.end();
+  }
+
+  private version(): Promise<number> {
+    this.serverVersion ??= this.admin
+      .query<{ server_version_num: string }>('SHOW server_version_num')
+      .then((r) => Number(r.rows[0]?.server_version_num ?? 0));
+    return this.serverVersion;
+  }
+
+  /** Runs DDL that creates `name`, translating "already exists" into DatabaseExistsError. */
+  private async adminDdl(name: string, sql: string): Promise<void> {
+    try {
+      await this.admin.query(sql);
+    } catch (error) {
+      if ((error as { code?: string }).code === '42P04') throw new DatabaseExistsError(name);
+      throw error;
+    }
+  }
+
+  private async withClient<T>(name: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: withDatabase(this.options.url, assertDatabaseName(name)) });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (cause) {
+      if ((cause as { code?: string }).code === '3D000') throw new DatabaseNotFoundError(name);
+      throw new EngineUnavailableError('postgresql', `${this.location}: ${errorMessage(cause)}`, { cause });
+    }
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
+  }
+}
+
+const FK_ACTIONS: Record<string, string> = { a: 'no action', r: 'restrict', c: 'cascade', n: 'set null', d: 'set default' };
+
+/** Reads the public schema from the catalogs. Exported for the health monitor and drift checks. */
+export async function introspectPostgres(client: pg.Client | pg.PoolClient): Promise<RawTable[]> {
+  const tables = await client.query<{ oid: number; name: string }>(
+    `SELECT c.oid, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+  );
+  const columns = await client.query<{ table_oid: number; name: string; type: string; notnull: boolean }>(
+    `SELECT a.attrelid AS table_oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull
+     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped`,
+  );
+  const constraints = await client.query<{
+    table_oid: number;
+    name: string;
+    type: string;
+    columns: string[];
+    ref_table: string | null;
+    ref_columns: string[] | null;
+    on_delete: string;
+    definition: string;
+    index_oid: number;
+  }>(
+    `SELECT con.conrelid AS table_oid, con.conname AS name, con.contype AS type,
+            ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+                  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord)::text[] AS columns,
+            rc.relname AS ref_table,
+            ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
+                  JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.ord)::text[] AS ref_columns,
+            con.confdeltype AS on_delete, pg_get_constraintdef(con.oid) AS definition, con.conindid AS index_oid
+     FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+     WHERE n.nspname = 'public' AND con.contype IN ('p', 'f', 'u', 'c')`,
+  );
+  const indexes = await client.query<{ table_oid: number; index_oid: number; name: string; unique: boolean; primary: boolean; columns: string[] }>(
+    `SELECT i.indrelid AS table_oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique, i.indisprimary AS primary,
+            ARRAY(SELECT COALESCE(a.attname, '(expression)') FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)::text[] AS columns
+     FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`,
+  );
+  const constraintIndexes = new Set(constraints.rows.filter((c) => c.type === 'u' || c.type === 'p').map((c) => c.index_oid));
+  return tables.rows.map((t) => {
+    const mine = constraints.rows.filter((c) => c.table_oid === t.oid);
+    const myIndexes = indexes.rows.filter((i) => i.table_oid === t.oid && !i.primary && !constraintIndexes.has(i.index_oid));
+    return {
+      name: t.name,
+      columns: columns.rows
+        .filter((c) => c.table_oid === t.oid)
+        .map((c) => ({ name: c.name, type: c.type, nullable: !c.notnull })),
+      primaryKey: mine.find((c) => c.type === 'p')?.columns ?? [],
+      foreignKeys: mine
+        .filter((c) => c.type === 'f')
+        .map((c) => ({
+          columns: c.columns,
+          refTable: c.ref_table ?? '',
+          refColumns: c.ref_columns ?? [],
+          onDelete: FK_ACTIONS[c.on_delete] ?? c.on_delete,
+        })),
+      uniques: [...mine.filter((c) => c.type === 'u').map((c) => c.columns), ...myIndexes.filter((i) => i.unique).map((i) => i.columns)],
+      indexes: myIndexes.filter((i) => !i.unique).map((i) => ({ name: i.name, columns: i.columns })),
+      checks: mine.filter((c) => c.type === 'c').map((c) => ({ name: c.name, expression: c.definition })),
+    };
+  });
+}

@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, copyFile, link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
+import { DatabaseExistsError, DatabaseNotFoundError, ScriptExecutionError } from '../../core/errors.js';
+import type { RawTable } from '../../core/fingerprint.js';
+import { assertDatabaseName, quoteSqliteIdentifier as qi } from '../../core/identifiers.js';
+import { splitStatements } from '../../core/sql-script.js';
+import { assertMarker, MARKER_TABLE, parseMarker } from './marker.js';
+
+export interface SqliteEngineOptions {
+  /** The one directory all SQLite databases live in. Names map to `<dir>/<name>.db`; no path comes from input. */
+  readonly dir: string;
+}
+
+const SIDE_FILES = ['-journal', '-wal', '-shm'];
+
+/** SQLite through better-sqlite3 (version 12: 13 needs Node 22). A database is a 0600 file. */
+export class SqliteEngine implements DatabaseEngine {
+  readonly engine = 'sqlite' as const;
+  readonly location: string;
+
+  constructor(private readonly options: SqliteEngineOptions) {
+    this.location = `sqlite:${options.dir}`;
+  }
+
+  /** The file of a database; the name is validated, so the path cannot leave the directory. */
+  path(name: string): string {
+    return join(this.options.dir, `${assertDatabaseName(name)}.db`);
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+  }
+
+  async databaseExists(name: string): Promise<boolean> {
+    return exists(this.path(name));
+  }
+
+  async listDatabases(prefix: string): Promise<string[]> {
+    let files: string[];
+    try {
+      files = await readdir(this.options.dir);
+    } catch {
+      return [];
+    }
+    return files
+      .filter((f) => f.endsWith('.db') && f.startsWith(prefix))
+      .map((f) => f.slice(0, -3))
+      .sort();
+  }
+
+  async createDatabase(name: string): Promise<void> {
+    await this.ping();
+    try {
+      const handle = await open(this.path(name), 'wx', 0o600);
+      await handle.close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DatabaseExistsError(name);
+      throw error;
+    }
+  }
+
+  async dropDatabase(name: string): Promise<void> {
+    const path = this.path(name);
+    await Promise.all([path, ...SIDE_FILES.map((s) => path + s)].map((p) => rm(p, { force: true })));
+  }
+
+  /** A hard link then an unlink: the new name appears whole or not at all, and never overwrites. */
+  async renameDatabase(from: string, to: string): Promise<void> {
+    const source = this.path(from);
+    if (!(await exists(source))) throw new DatabaseNotFoundError(from);
+    try {
+      await link(source, this.path(to));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DatabaseExistsError(to);
+      throw error;
+    }
+    await unlink(source);
+  }
+
+  async applyScript(name: string, script: SqlScript): Promise<void> {
+    const statements = splitStatements('sqlite', script.sql);
+    this.withDb(name, (db) => {
+      db.exec('BEGIN');
+      for (const s of statements) {
+        try {
+          db.exec(s.text);
+        } catch (cause) {
+          db.exec('ROLLBACK');
+          throw new ScriptExecutionError(script.file, s.index, s.line, s.text, cause);
+        }
+      }
+      db.exec('COMMIT');
+    });
+  }
+
+  async introspect(name: string): Promise<RawTable[]> {
+    return this.withDb(name, (db) => introspectSqlite(db), { readonly: true });
+  }
+
+  async readMarker(name: string): Promise<Marker | null> {
+    return this.withDb(
+      name,
+      (db) => {
+        const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(MARKER_TABLE);
+        if (!table) return null;
+        const row = db.prepare(`SELECT marker FROM ${qi(MARKER_TABLE)} WHERE id = 1`).get() as { marker: string } | undefined;
+        return parseMarker(row?.marker);
+      },
+      { readonly: true },
+    );
+  }
+
+  async writeMarker(name: string, marker: Marker): Promise<void> {
+    this.withDb(name, (db) => writeMarkerRow(db, marker));
+  }
+
+  /**
+   * Copies the file (a reflink where the filesystem has them) to a temporary name, replaces
+   * the marker there, then links it into place: a half-copied file never has the target's name.
+   */
+  async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
+    const from = this.path(source);
+    const to = this.path(target);
+    if (!(await exists(from))) throw new DatabaseNotFoundError(source);
+    if (await exists(to)) throw new DatabaseExistsError(target);
+    const tmp = `${to}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+      await chmod(tmp, 0o600);
+      const db = new Database(tmp);
+      try {
+        db.exec(`DROP TABLE IF EXISTS ${qi(MARKER_TABLE)}`);
+        if (marker) writeMarkerRow(db, marker);
+      } finally {
+        db.close();
+      }
+      try {
+        await link(tmp, to);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DatabaseExistsError(target);
+        throw error;
+      }
+    } finally {
+      await Promise.all([tmp, ...SIDE_FILES.map((s) => tmp + s)].map((p) => rm(p, { force: true })));
+    }
+  }
+
+  async sealImage(name: string): Promise<void> {
+    await chmod(this.path(name), 0o400);
+  }
+
+  async close(): Promise<void> {}
+
+  private withDb<T>(name: string, fn: (db: Database.Database) => T, options: { readonly?: boolean } = {}): T {
+    const path = this.path(name);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: true });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
+      throw error;
+    }
+    try {
+      db.pragma('foreign_keys = ON');
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
+}
+
+function writeMarkerRow(db: Database.Database, marker: Marker): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS ${qi(MARKER_TABLE)} (id INTEGER PRIMARY KEY CHECK (id = 1), marker TEXT NOT NULL)`);
+  db.prepare(`INSERT OR REPLACE INTO ${qi(MARKER_TABLE)} (id, marker) VALUES (1, ?)`).run(JSON.stringify(assertMarker(marker)));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface TableInfoRow {
+  name: string;
+  type: string;
+  notnull: number;
+  pk: number;
+}
+
+/** Reads tables, columns, keys and indexes through SQLite's pragma functions; checks from the stored DDL. */
+export function introspectSqlite(db: Database.Database): RawTable[] {
+  const tables = db
+    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    .all() as { name: string; sql: string }[];
+  return tables.map((t) => {
+    const cols = db.prepare('SELECT name, type, "notnull", pk FROM pragma_table_info(?)').all(t.name) as TableInfoRow[];
+    const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
+    // A lone INTEGER PRIMARY KEY is the table's 64-bit rowid: report it as bigint, never null.
+    const rowid = pk.length === 1 && pk[0]?.type.toUpperCase() === 'INTEGER' ? pk[0].name : undefined;
+    const fkRows = db.prepare('SELECT id, seq, "table", "from", "to", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq').all(
+      t.name,
+    ) as { id: number; table: string; from: string; to: string; on_delete: string }[];
+    const fkIds = [...new Set(fkRows.map((f) => f.id))];
+    const indexRows = db.prepare('SELECT name, "unique", origin FROM pragma_index_list(?)').all(t.name) as {
+      name: string;
+      unique: number;
+      origin: string;
+    }[];
+    const indexColumns = (index: string) =>
+      (db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string }[]).map((r) => r.name);
+    const secondary = indexRows.filter((i) => i.origin !== 'pk');
+    return {
+      name: t.name,
+      columns: cols.map((c) => ({
+        name: c.name,
+        type: c.name === rowid ? 'bigint' : c.type,
+        nullable: c.notnull === 0 && c.pk === 0,
+      })),
+      primaryKey: pk.map((c) => c.name),
+      foreignKeys: fkIds.map((id) => {
+        const parts = fkRows.filter((f) => f.id === id);
+        return {
+          columns: parts.map((p) => p.from),
+          refTable: parts[0]?.table ?? '',
+          refColumns: parts.map((p) => p.to),
+          onDelete: parts[0]?.on_delete ?? '',
+        };
+      }),
+      uniques: secondary.filter((i) => i.unique === 1).map((i) => indexColumns(i.name)),
+      indexes: secondary.filter((i) => i.unique === 0).map((i) => ({ name: i.name, columns: indexColumns(i.name) })),
+      checks: parseChecks(t.sql),
+    };
+  });
+}
+
+/**
+ * SQLite keeps CHECK constraints only in the CREATE TABLE text. Finds each `CHECK (...)`,
+ * with its `CONSTRAINT name` when there is one, matching parentheses outside string literals.
+ */
+export function parseChecks(sql: string): { name: string; expression: string }[] {
+  const out: { name: string; expression: string }[] = [];
+  const re = /(?:\bCONSTRAINT\s+["`]?(\w+)["`]?\s+)?\bCHECK\s*\(/gi;
+  for (let m = re.exec(sql); m; m = re.exec(sql)) {
+    const start = re.lastIndex;
+    let depth = 1;
+    let i = start;
+    let quote: string | null = null;
+    for (; i < sql.length && depth > 0; i++) {
+      const ch = sql[i];
+      if (quote) {
+        if (ch === quote) quote = null;
+      } else if (ch === "'" || ch === '"') quote = ch;
+      else if (ch === '(') depth++;
+      else if (ch === ')') depth--;
+    }
+    const expression = sql.slice(start, i - 1).replace(/\s+/g, ' ').trim();
+    out.push({ name: m[1] ?? `check_${out.length + 1}`, expression });
+    re.lastIndex = i;
+  }
+  return out;
+}

@@ -1,0 +1,140 @@
+/**
+ * One base error and named subclasses. Step Functions Retry/Catch and the HTTP
+ * layer match on `name`, so every subclass sets it explicitly (minifiers rename classes).
+ */
+export class CloneFactoryError extends Error {
+  /** Whether a retry of the same call may succeed (network blips, throttling, lock waits). */
+  readonly retryable: boolean = false;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CloneFactoryError';
+  }
+}
+
+/** Input that fails validation: an identifier, an option, a request field. */
+export class ValidationError extends CloneFactoryError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ValidationError';
+  }
+}
+
+/** An identifier (tenant id, database name, namespace) that may not reach SQL or a path. */
+export class InvalidIdentifierError extends ValidationError {
+  constructor(kind: string, value: string, rule: string) {
+    super(`invalid ${kind} ${JSON.stringify(truncate(value))}: ${rule}`, kind);
+    this.name = 'InvalidIdentifierError';
+  }
+}
+
+/** The template manifest does not parse or does not match its schema. */
+export class ManifestError extends CloneFactoryError {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`invalid template manifest ${file}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ManifestError';
+  }
+}
+
+/** A template script on disk no longer matches the checksum recorded in the manifest. */
+export class ChecksumMismatchError extends CloneFactoryError {
+  constructor(
+    readonly file: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `checksum mismatch for ${file}: the manifest records sha256 ${expected} but the file has ${actual} ` +
+        `(run "clonectl templates rehash" after an intended edit)`,
+    );
+    this.name = 'ChecksumMismatchError';
+  }
+}
+
+/** A file the manifest names is not on disk. */
+export class TemplateFileMissingError extends CloneFactoryError {
+  constructor(readonly file: string) {
+    super(`template file ${file} is listed in the manifest but does not exist`);
+    this.name = 'TemplateFileMissingError';
+  }
+}
+
+/** An engine, version or industry that the catalogue does not have. */
+export class UnknownTemplateError extends ValidationError {
+  constructor(kind: 'engine' | 'version' | 'industry', value: string, known: readonly string[]) {
+    super(`unknown ${kind} ${JSON.stringify(truncate(value))}; known: ${known.join(', ')}`, kind);
+    this.name = 'UnknownTemplateError';
+  }
+}
+
+/** One statement of a script failed; names the file, the statement's number and line, and its text. */
+export class ScriptExecutionError extends CloneFactoryError {
+  constructor(
+    readonly file: string,
+    readonly statementIndex: number,
+    readonly line: number,
+    readonly statement: string,
+    cause: unknown,
+  ) {
+    super(
+      `${file}: statement ${statementIndex + 1} (line ${line}) failed: ${errorMessage(cause)}\n  ${truncate(
+        statement.replace(/\s+/g, ' ').trim(),
+        300,
+      )}`,
+      { cause },
+    );
+    this.name = 'ScriptExecutionError';
+  }
+}
+
+/** A freshly built root image did not pass verification; it was discarded. */
+export class ImageVerificationError extends CloneFactoryError {
+  constructor(
+    readonly image: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`root image ${image} failed verification: ${problems.join('; ')}`);
+    this.name = 'ImageVerificationError';
+  }
+}
+
+/** A database server is not reachable or not configured. */
+export class EngineUnavailableError extends CloneFactoryError {
+  override readonly retryable = true;
+  constructor(engine: string, detail: string, options?: { cause?: unknown }) {
+    super(`${engine} is not available: ${detail}`, options);
+    this.name = 'EngineUnavailableError';
+  }
+}
+
+/** A database (or image) of that name already exists and is not ours to take. */
+export class DatabaseExistsError extends CloneFactoryError {
+  constructor(readonly database: string) {
+    super(`database ${database} already exists`);
+    this.name = 'DatabaseExistsError';
+  }
+}
+
+/** A database (or image) that should exist does not. */
+export class DatabaseNotFoundError extends CloneFactoryError {
+  constructor(readonly database: string) {
+    super(`database ${database} does not exist`);
+    this.name = 'DatabaseNotFoundError';
+  }
+}
+
+/** The message of anything thrown, without assuming it is an Error. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function truncate(value: string, max = 80): string {
+  return value.length > max ? `${value.slice(0, max)}…` : value;
+}

@@ -1,0 +1,14 @@
+-- Clone Factory initial data v1.0: the rows every tenant starts with.
+INSERT INTO users (email, full_name, role) VALUES
+  ('admin@example.com', 'Tenant Administrator', 'admin'),
+  ('analyst@example.com', 'Reporting Analyst', 'analyst'),
+  ('user@example.com', 'Standard User', 'user');
+
+INSERT INTO products (sku, name, description, category, price, stock) VALUES
+  ('GEN-0001', 'Onboarding Package', 'Guided onboarding for new accounts', 'services', 499.00, 100),
+  ('GEN-0002', 'Support Plan', 'Twelve months of business-hours support', 'services', 1200.00, 100);
+
+INSERT INTO orders (user_id, product_id, quantity, total, status)
+SELECT u.id, p.id, 1, p.price, 'paid'
+FROM users u CROSS JOIN products p
+WHERE u.email = 'user@example.com' AND p.sku = 'GEN-0001';
