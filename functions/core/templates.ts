@@ -179,7 +179,15 @@ export class TemplateCatalog {
     const i = this.checkIndustry(industry);
     const scripts = await Promise.all(this.entries(e, v, i).map((entry) => this.read(entry)));
     const checksum = createHash('sha256')
-      .update(JSON.stringify({ format: IMAGE_FORMAT, engine: e, version: v, industry: i, scripts: scripts.map((s) => s.sha256) }))
+      .update(
+        JSON.stringify({
+          format: IMAGE_FORMAT,
+          engine: e,
+          version: v,
+          industry: i,
+          scripts: scripts.map((s) => s.sha256),
+        }),
+      )
       .digest('hex');
     return { engine: e, version: v, industry: i, scripts, tables: this.tables(v, i), checksum };
   }
@@ -190,7 +198,8 @@ export class TemplateCatalog {
     const versions = this.versions;
     const start = versions.indexOf(this.checkVersion(from));
     const end = versions.indexOf(this.checkVersion(to));
-    if (end <= start) throw new ValidationError(`cannot migrate from ${from} to ${to}: ${to} is not newer`, 'to');
+    if (end <= start)
+      throw new ValidationError(`cannot migrate from ${from} to ${to}: ${to} is not newer`, 'to');
     const out: LoadedScript[] = [];
     for (const step of versions.slice(start + 1, end + 1)) {
       const migration = this.manifest.engines[e]?.versions[step]?.migration;
@@ -214,7 +223,8 @@ export class TemplateCatalog {
   }
 
   checkEngine(engine: string): EngineName {
-    if (!(this.engines as string[]).includes(engine)) throw new UnknownTemplateError('engine', engine, this.engines);
+    if (!(this.engines as string[]).includes(engine))
+      throw new UnknownTemplateError('engine', engine, this.engines);
     return engine as EngineName;
   }
 
@@ -224,7 +234,8 @@ export class TemplateCatalog {
   }
 
   checkIndustry(industry: string): string {
-    if (!this.industries.includes(industry)) throw new UnknownTemplateError('industry', industry, this.industries);
+    if (!this.industries.includes(industry))
+      throw new UnknownTemplateError('industry', industry, this.industries);
     return industry;
   }
 
@@ -267,7 +278,8 @@ export function allEntries(manifest: Manifest): { kind: ScriptKind; file: string
       for (const kind of SCRIPT_KINDS) out.push({ kind, ...version.scripts[kind] });
       if (version.migration) out.push({ kind: 'migration', ...version.migration });
     }
-    for (const industry of Object.values(engine.industries)) out.push({ kind: 'industry_template', ...industry });
+    for (const industry of Object.values(engine.industries))
+      out.push({ kind: 'industry_template', ...industry });
   }
   return out;
 }
@@ -284,12 +296,15 @@ function crossCheck(m: Manifest): string[] {
     for (const v of versions) if (!e.versions[v]) problems.push(`engines.${engine}.versions: missing ${v}`);
     for (const v of Object.keys(e.versions))
       if (!versions.includes(v)) problems.push(`engines.${engine}.versions.${v}: not a declared version`);
-    for (const i of industries) if (!e.industries[i]) problems.push(`engines.${engine}.industries: missing ${i}`);
+    for (const i of industries)
+      if (!e.industries[i]) problems.push(`engines.${engine}.industries: missing ${i}`);
     for (const i of Object.keys(e.industries))
-      if (!industries.includes(i)) problems.push(`engines.${engine}.industries.${i}: not a declared industry`);
+      if (!industries.includes(i))
+        problems.push(`engines.${engine}.industries.${i}: not a declared industry`);
     versions.forEach((v, idx) => {
       const migration = e.versions[v]?.migration;
-      if (idx === 0 && migration) problems.push(`engines.${engine}.versions.${v}.migration: the first version has none`);
+      if (idx === 0 && migration)
+        problems.push(`engines.${engine}.versions.${v}.migration: the first version has none`);
       if (idx > 0 && !migration) problems.push(`engines.${engine}.versions.${v}.migration: missing`);
       if (idx > 0 && migration && migration.from !== versions[idx - 1])
         problems.push(`engines.${engine}.versions.${v}.migration.from: must be ${versions[idx - 1]}`);
@@ -328,6 +343,7 @@ export async function rehashManifest(dir: string = DEFAULT_TEMPLATES_DIR): Promi
     }
     for (const industry of Object.values(engine.industries)) await visit(industry);
   }
-  if (changed.length) await writeFile(join(catalog.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  if (changed.length)
+    await writeFile(join(catalog.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return changed;
 }

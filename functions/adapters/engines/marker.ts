@@ -5,7 +5,7 @@ import { ValidationError } from '../../core/errors.js';
 export const MARKER_TABLE = '_clonefactory_marker';
 
 const KEY = /^[a-zA-Z][a-zA-Z0-9_]{0,40}$/;
-const VALUE = /^[A-Za-z0-9_.:@+\-]{0,200}$/;
+const VALUE = /^[A-Za-z0-9_.:@+-]{0,200}$/;
 
 /**
  * Markers hold ids, checksums and timestamps only. Keeping them to a small alphabet means

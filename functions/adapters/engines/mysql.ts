@@ -84,7 +84,9 @@ export class MysqlEngine implements DatabaseEngine {
     await this.createDatabase(to);
     const tables = await this.tables(from);
     if (tables.length) {
-      await this.pool.query(`RENAME TABLE ${tables.map((t) => `${q(from)}.${qt(t)} TO ${q(to)}.${qt(t)}`).join(', ')}`);
+      await this.pool.query(
+        `RENAME TABLE ${tables.map((t) => `${q(from)}.${qt(t)} TO ${q(to)}.${qt(t)}`).join(', ')}`,
+      );
     }
     await this.dropDatabase(from);
   }
@@ -146,11 +148,14 @@ export class MysqlEngine implements DatabaseEngine {
     );
     return tables.map((t) => {
       const indexNames = [...new Set(stats.filter((s) => s.t === t).map((s) => s.name as string))];
-      const indexColumns = (n: string) => stats.filter((s) => s.t === t && s.name === n).map((s) => s.col as string);
+      const indexColumns = (n: string) =>
+        stats.filter((s) => s.t === t && s.name === n).map((s) => s.col as string);
       const fkNames = [...new Set(fks.filter((f) => f.t === t).map((f) => f.name as string))];
       return {
         name: t,
-        columns: columns.filter((c) => c.t === t).map((c) => ({ name: c.name, type: mysqlType(c), nullable: c.nullable === 'YES' })),
+        columns: columns
+          .filter((c) => c.t === t)
+          .map((c) => ({ name: c.name, type: mysqlType(c), nullable: c.nullable === 'YES' })),
         primaryKey: indexColumns('PRIMARY'),
         foreignKeys: fkNames.map((n) => {
           const parts = fks.filter((f) => f.t === t && f.name === n);
@@ -162,12 +167,17 @@ export class MysqlEngine implements DatabaseEngine {
           };
         }),
         uniques: indexNames
-          .filter((n) => n !== 'PRIMARY' && stats.some((s) => s.t === t && s.name === n && Number(s.non_unique) === 0))
+          .filter(
+            (n) =>
+              n !== 'PRIMARY' && stats.some((s) => s.t === t && s.name === n && Number(s.non_unique) === 0),
+          )
           .map(indexColumns),
         indexes: indexNames
           .filter((n) => stats.some((s) => s.t === t && s.name === n && Number(s.non_unique) === 1))
           .map((n) => ({ name: n, columns: indexColumns(n) })),
-        checks: checks.filter((c) => c.t === t).map((c) => ({ name: c.name as string, expression: c.expression as string })),
+        checks: checks
+          .filter((c) => c.t === t)
+          .map((c) => ({ name: c.name as string, expression: c.expression as string })),
       };
     });
   }
@@ -179,7 +189,9 @@ export class MysqlEngine implements DatabaseEngine {
       [db, MARKER_TABLE],
     );
     if (found.length === 0) return null;
-    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(`SELECT marker FROM ${q(db)}.${qt(MARKER_TABLE)} WHERE id = 1`);
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      `SELECT marker FROM ${q(db)}.${qt(MARKER_TABLE)} WHERE id = 1`,
+    );
     return parseMarker(rows[0]?.marker as string | undefined);
   }
 
@@ -262,7 +274,10 @@ export class MysqlEngine implements DatabaseEngine {
 
 function markerStatements(marker: Marker): [string, unknown[]][] {
   return [
-    [`CREATE TABLE IF NOT EXISTS ${qt(MARKER_TABLE)} (id TINYINT PRIMARY KEY, marker TEXT NOT NULL) ENGINE=InnoDB`, []],
+    [
+      `CREATE TABLE IF NOT EXISTS ${qt(MARKER_TABLE)} (id TINYINT PRIMARY KEY, marker TEXT NOT NULL) ENGINE=InnoDB`,
+      [],
+    ],
     [`REPLACE INTO ${qt(MARKER_TABLE)} (id, marker) VALUES (1, ?)`, [JSON.stringify(assertMarker(marker))]],
   ];
 }

@@ -49,7 +49,9 @@ export class PostgresEngine implements DatabaseEngine {
   }
 
   async databaseExists(name: string): Promise<boolean> {
-    const r = await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [assertDatabaseName(name)]);
+    const r = await this.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      assertDatabaseName(name),
+    ]);
     return r.rowCount === 1;
   }
 
@@ -116,7 +118,8 @@ export class PostgresEngine implements DatabaseEngine {
   }
 
   async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
-    const strategy = (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
+    const strategy =
+      (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
     if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
     await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
     if (!marker) return;
@@ -157,7 +160,9 @@ export class PostgresEngine implements DatabaseEngine {
   }
 
   private async withClient<T>(name: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: withDatabase(this.options.url, assertDatabaseName(name)) });
+    const client = new pg.Client({
+      connectionString: withDatabase(this.options.url, assertDatabaseName(name)),
+    });
     client.on('error', () => {});
     try {
       await client.connect();
@@ -173,7 +178,13 @@ export class PostgresEngine implements DatabaseEngine {
   }
 }
 
-const FK_ACTIONS: Record<string, string> = { a: 'no action', r: 'restrict', c: 'cascade', n: 'set null', d: 'set default' };
+const FK_ACTIONS: Record<string, string> = {
+  a: 'no action',
+  r: 'restrict',
+  c: 'cascade',
+  n: 'set null',
+  d: 'set default',
+};
 
 /** Reads the public schema from the catalogs. Exported for the health monitor and drift checks. */
 export async function introspectPostgres(client: pg.Client | pg.PoolClient): Promise<RawTable[]> {
@@ -208,17 +219,28 @@ export async function introspectPostgres(client: pg.Client | pg.PoolClient): Pro
      LEFT JOIN pg_class rc ON rc.oid = con.confrelid
      WHERE n.nspname = 'public' AND con.contype IN ('p', 'f', 'u', 'c')`,
   );
-  const indexes = await client.query<{ table_oid: number; index_oid: number; name: string; unique: boolean; primary: boolean; columns: string[] }>(
+  const indexes = await client.query<{
+    table_oid: number;
+    index_oid: number;
+    name: string;
+    unique: boolean;
+    primary: boolean;
+    columns: string[];
+  }>(
     `SELECT i.indrelid AS table_oid, i.indexrelid AS index_oid, ic.relname AS name, i.indisunique AS unique, i.indisprimary AS primary,
             ARRAY(SELECT COALESCE(a.attname, '(expression)') FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)::text[] AS columns
      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`,
   );
-  const constraintIndexes = new Set(constraints.rows.filter((c) => c.type === 'u' || c.type === 'p').map((c) => c.index_oid));
+  const constraintIndexes = new Set(
+    constraints.rows.filter((c) => c.type === 'u' || c.type === 'p').map((c) => c.index_oid),
+  );
   return tables.rows.map((t) => {
     const mine = constraints.rows.filter((c) => c.table_oid === t.oid);
-    const myIndexes = indexes.rows.filter((i) => i.table_oid === t.oid && !i.primary && !constraintIndexes.has(i.index_oid));
+    const myIndexes = indexes.rows.filter(
+      (i) => i.table_oid === t.oid && !i.primary && !constraintIndexes.has(i.index_oid),
+    );
     return {
       name: t.name,
       columns: columns.rows
@@ -233,7 +255,10 @@ export async function introspectPostgres(client: pg.Client | pg.PoolClient): Pro
           refColumns: c.ref_columns ?? [],
           onDelete: FK_ACTIONS[c.on_delete] ?? c.on_delete,
         })),
-      uniques: [...mine.filter((c) => c.type === 'u').map((c) => c.columns), ...myIndexes.filter((i) => i.unique).map((i) => i.columns)],
+      uniques: [
+        ...mine.filter((c) => c.type === 'u').map((c) => c.columns),
+        ...myIndexes.filter((i) => i.unique).map((i) => i.columns),
+      ],
       indexes: myIndexes.filter((i) => !i.unique).map((i) => ({ name: i.name, columns: i.columns })),
       checks: mine.filter((c) => c.type === 'c').map((c) => ({ name: c.name, expression: c.definition })),
     };

@@ -105,9 +105,13 @@ export class SqliteEngine implements DatabaseEngine {
     return this.withDb(
       name,
       (db) => {
-        const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(MARKER_TABLE);
+        const table = db
+          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+          .get(MARKER_TABLE);
         if (!table) return null;
-        const row = db.prepare(`SELECT marker FROM ${qi(MARKER_TABLE)} WHERE id = 1`).get() as { marker: string } | undefined;
+        const row = db.prepare(`SELECT marker FROM ${qi(MARKER_TABLE)} WHERE id = 1`).get() as
+          | { marker: string }
+          | undefined;
         return parseMarker(row?.marker);
       },
       { readonly: true },
@@ -174,8 +178,12 @@ export class SqliteEngine implements DatabaseEngine {
 }
 
 function writeMarkerRow(db: Database.Database, marker: Marker): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS ${qi(MARKER_TABLE)} (id INTEGER PRIMARY KEY CHECK (id = 1), marker TEXT NOT NULL)`);
-  db.prepare(`INSERT OR REPLACE INTO ${qi(MARKER_TABLE)} (id, marker) VALUES (1, ?)`).run(JSON.stringify(assertMarker(marker)));
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS ${qi(MARKER_TABLE)} (id INTEGER PRIMARY KEY CHECK (id = 1), marker TEXT NOT NULL)`,
+  );
+  db.prepare(`INSERT OR REPLACE INTO ${qi(MARKER_TABLE)} (id, marker) VALUES (1, ?)`).run(
+    JSON.stringify(assertMarker(marker)),
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -197,16 +205,22 @@ interface TableInfoRow {
 /** Reads tables, columns, keys and indexes through SQLite's pragma functions; checks from the stored DDL. */
 export function introspectSqlite(db: Database.Database): RawTable[] {
   const tables = db
-    .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    .prepare(
+      "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )
     .all() as { name: string; sql: string }[];
   return tables.map((t) => {
-    const cols = db.prepare('SELECT name, type, "notnull", pk FROM pragma_table_info(?)').all(t.name) as TableInfoRow[];
+    const cols = db
+      .prepare('SELECT name, type, "notnull", pk FROM pragma_table_info(?)')
+      .all(t.name) as TableInfoRow[];
     const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
     // A lone INTEGER PRIMARY KEY is the table's 64-bit rowid: report it as bigint, never null.
     const rowid = pk.length === 1 && pk[0]?.type.toUpperCase() === 'INTEGER' ? pk[0].name : undefined;
-    const fkRows = db.prepare('SELECT id, seq, "table", "from", "to", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq').all(
-      t.name,
-    ) as { id: number; table: string; from: string; to: string; on_delete: string }[];
+    const fkRows = db
+      .prepare(
+        'SELECT id, seq, "table", "from", "to", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq',
+      )
+      .all(t.name) as { id: number; table: string; from: string; to: string; on_delete: string }[];
     const fkIds = [...new Set(fkRows.map((f) => f.id))];
     const indexRows = db.prepare('SELECT name, "unique", origin FROM pragma_index_list(?)').all(t.name) as {
       name: string;
@@ -214,7 +228,9 @@ export function introspectSqlite(db: Database.Database): RawTable[] {
       origin: string;
     }[];
     const indexColumns = (index: string) =>
-      (db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string }[]).map((r) => r.name);
+      (
+        db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string }[]
+      ).map((r) => r.name);
     const secondary = indexRows.filter((i) => i.origin !== 'pk');
     return {
       name: t.name,
@@ -234,7 +250,9 @@ export function introspectSqlite(db: Database.Database): RawTable[] {
         };
       }),
       uniques: secondary.filter((i) => i.unique === 1).map((i) => indexColumns(i.name)),
-      indexes: secondary.filter((i) => i.unique === 0).map((i) => ({ name: i.name, columns: indexColumns(i.name) })),
+      indexes: secondary
+        .filter((i) => i.unique === 0)
+        .map((i) => ({ name: i.name, columns: indexColumns(i.name) })),
       checks: parseChecks(t.sql),
     };
   });
@@ -260,7 +278,10 @@ export function parseChecks(sql: string): { name: string; expression: string }[]
       else if (ch === '(') depth++;
       else if (ch === ')') depth--;
     }
-    const expression = sql.slice(start, i - 1).replace(/\s+/g, ' ').trim();
+    const expression = sql
+      .slice(start, i - 1)
+      .replace(/\s+/g, ' ')
+      .trim();
     out.push({ name: m[1] ?? `check_${out.length + 1}`, expression });
     re.lastIndex = i;
   }

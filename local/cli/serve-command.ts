@@ -1,0 +1,59 @@
+import { serve } from '@hono/node-server';
+import { Command, InvalidArgumentError } from 'commander';
+import { errorMessage } from '../../functions/core/errors.js';
+import { RootImageManager } from '../../functions/core/images.js';
+import { TemplateCatalog } from '../../functions/core/templates.js';
+import { LocalEnvironment } from '../environment.js';
+import { createApp } from '../server.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError('must be a port number from 1 to 65535');
+  return n;
+}
+
+/** `clonectl serve`: what `npm start` runs. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('start the local control plane: engines on embedded defaults, root images, and the HTTP API')
+    .option('-p, --port <port>', 'HTTP port', port, Number(process.env.PORT) || 8080)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--no-build', 'do not build missing root images at start')
+    .action(async (opts: { port: number; host: string; build: boolean }) => {
+      const log = (m: string) => console.log(`[clonefactory] ${m}`);
+      const catalog = await TemplateCatalog.load();
+      const env = new LocalEnvironment({ log });
+      log(`state directory ${env.home}`);
+      for (const name of catalog.engines) {
+        const r = await env.tryEngine(name);
+        if ('reason' in r) {
+          log(`${name}: unavailable (${r.reason})`);
+          continue;
+        }
+        log(`${name}: ${r.engine.location}`);
+        if (!opts.build) continue;
+        const images = new RootImageManager(r.engine, catalog);
+        for (const t of catalog.list({ engine: name })) {
+          try {
+            const img = await images.ensure(t.version, t.industry);
+            log(`  image ${img.name} ${img.action} in ${img.durationMs.toFixed(0)} ms`);
+          } catch (error) {
+            log(`  image ${t.version}/${t.industry} failed: ${errorMessage(error)}`);
+          }
+        }
+      }
+      const server = serve(
+        { fetch: createApp({ catalog, env }).fetch, port: opts.port, hostname: opts.host },
+        (info) => log(`listening on http://${opts.host}:${info.port}  (GET /health, GET /templates)`),
+      );
+      const stop = async (signal: string) => {
+        log(`${signal}: shutting down`);
+        server.close();
+        await env.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+}
