@@ -104,12 +104,13 @@ export function templatesCommand(): Command {
       const catalog = await TemplateCatalog.load();
       const env = new LocalEnvironment();
       try {
-        const engines = await availableEngines(env, opts.engine ?? catalog.engines);
+        const selected = opts.engine ?? catalog.engines;
+        const engines = await availableEngines(env, selected);
         const report = await validateTemplates(catalog, {
           engines,
           onLine: opts.json ? undefined : (line) => console.log(formatLine(line)),
         });
-        const required = requiredEngines().filter((e) => {
+        const required = requiredEngines(selected).filter((e) => {
           const got = engines.get(e);
           return !got || 'reason' in got;
         });
@@ -199,9 +200,9 @@ export function templatesCommand(): Command {
   return cmd;
 }
 
-/** Engines that must be reachable: MySQL when REQUIRE_MYSQL=1. */
-function requiredEngines(): EngineName[] {
-  return process.env.REQUIRE_MYSQL === '1' ? ['mysql'] : [];
+/** Selected engines that must be reachable: MySQL when REQUIRE_MYSQL=1. */
+function requiredEngines(selected: readonly EngineName[]): EngineName[] {
+  return process.env.REQUIRE_MYSQL === '1' && selected.includes('mysql') ? ['mysql'] : [];
 }
 
 async function availableEngines(env: LocalEnvironment, names: readonly EngineName[]) {
