@@ -20,7 +20,10 @@ export interface SuiteResult {
 
 const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = { images: imagesSuite };
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean' }, help: { type: 'boolean' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { quick: { type: 'boolean' }, help: { type: 'boolean' } },
+});
 const name = positionals[0];
 if (values.help || !name || !SUITES[name]) {
   console.log(`usage: npm run bench -- <suite> [--quick]\nsuites: ${Object.keys(SUITES).join(', ')}`);
@@ -32,8 +35,11 @@ const result = await (SUITES[name] as (ctx: SuiteContext) => Promise<SuiteResult
   quick: values.quick ?? false,
   log: (m) => console.error(`[bench] ${m}`),
 });
-const widths = result.table.headers.map((h, i) => Math.max(h.length, ...result.table.rows.map((r) => (r[i] ?? '').length)));
-for (const row of [result.table.headers, ...result.table.rows]) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+const widths = result.table.headers.map((h, i) =>
+  Math.max(h.length, ...result.table.rows.map((r) => (r[i] ?? '').length)),
+);
+for (const row of [result.table.headers, ...result.table.rows])
+  console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${name}.json`, import.meta.url);
 await writeFile(

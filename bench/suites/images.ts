@@ -1,7 +1,7 @@
+import { PostgresEngine } from '../../functions/adapters/engines/postgres.js';
 import type { DatabaseEngine, EngineName } from '../../functions/core/engine.js';
 import { RootImageManager } from '../../functions/core/images.js';
 import { TemplateCatalog } from '../../functions/core/templates.js';
-import { PostgresEngine } from '../../functions/adapters/engines/postgres.js';
 import { LocalEnvironment } from '../../local/environment.js';
 import type { SuiteContext, SuiteResult } from '../run.js';
 import { round, summarize, timeEach } from '../stats.js';
@@ -17,7 +17,9 @@ const NS = 'cfbench';
 export async function imagesSuite(ctx: SuiteContext): Promise<SuiteResult> {
   const n = ctx.quick ? 5 : 25;
   const catalog = await TemplateCatalog.load();
-  const env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: process.env.CLONEFACTORY_HOME || '.clonefactory/bench' } });
+  const env = new LocalEnvironment({
+    env: { ...process.env, CLONEFACTORY_HOME: process.env.CLONEFACTORY_HOME || '.clonefactory/bench' },
+  });
   const rows: string[][] = [];
   const data: Record<string, unknown> = {};
   try {
@@ -31,7 +33,10 @@ export async function imagesSuite(ctx: SuiteContext): Promise<SuiteResult> {
       const variants: [string, DatabaseEngine][] = [['clone', r.engine]];
       if (name === 'postgresql') {
         variants[0] = ['clone WAL_LOG', r.engine];
-        variants.push(['clone FILE_COPY', new PostgresEngine({ url: await env.postgresUrl(), cloneStrategy: 'FILE_COPY' })]);
+        variants.push([
+          'clone FILE_COPY',
+          new PostgresEngine({ url: await env.postgresUrl(), cloneStrategy: 'FILE_COPY' }),
+        ]);
       }
       data[name] = await benchEngine(ctx, name, r.engine, variants, catalog, n, rows);
       for (const [, extra] of variants.slice(1)) await extra.close();
@@ -72,7 +77,15 @@ async function benchEngine(
   });
   const replaySummary = summarize(replay);
   rows.push([name, 'build image (each of 6)', String(buildTimes.length), f(build.p50), f(build.p95), '', '']);
-  rows.push([name, `replay scripts ${version}/${industry}`, String(n), f(replaySummary.p50), f(replaySummary.p95), f(replaySummary.p50), '1.00']);
+  rows.push([
+    name,
+    `replay scripts ${version}/${industry}`,
+    String(n),
+    f(replaySummary.p50),
+    f(replaySummary.p95),
+    f(replaySummary.p50),
+    '1.00',
+  ]);
   const clones: Record<string, unknown> = {};
   for (const [label, variant] of variants) {
     const samples = await timeEach(n, async (i) => {
@@ -80,10 +93,19 @@ async function benchEngine(
     });
     const s = summarize(samples);
     clones[label] = { ...s, ratioP50: round(s.p50 / replaySummary.p50, 3) };
-    rows.push([name, `${label} ${version}/${industry}`, String(n), f(s.p50), f(s.p95), f(replaySummary.p50), (s.p50 / replaySummary.p50).toFixed(2)]);
+    rows.push([
+      name,
+      `${label} ${version}/${industry}`,
+      String(n),
+      f(s.p50),
+      f(s.p95),
+      f(replaySummary.p50),
+      (s.p50 / replaySummary.p50).toFixed(2),
+    ]);
     ctx.log(`${name}: ${label} p50 ${s.p50.toFixed(1)} ms vs replay ${replaySummary.p50.toFixed(1)} ms`);
   }
-  for (const db of await engine.listDatabases(`${NS}_`)) if (!db.startsWith(`${NS}_img_`)) await engine.dropDatabase(db);
+  for (const db of await engine.listDatabases(`${NS}_`))
+    if (!db.startsWith(`${NS}_img_`)) await engine.dropDatabase(db);
   return { builds, build, replay: replaySummary, clones };
 }
 

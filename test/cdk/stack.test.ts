@@ -1,4 +1,4 @@
-import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { App, Aspects, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,12 @@ describe('CloneFactoryStack', () => {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({
         KeySchema: [{ AttributeName: 'tenantId', KeyType: 'HASH' }],
-        Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }, DeletionProtectionEnabled: true })],
+        Replicas: [
+          Match.objectLike({
+            PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+            DeletionProtectionEnabled: true,
+          }),
+        ],
         GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'by-state' })],
       }),
     });
@@ -28,7 +33,10 @@ describe('CloneFactoryStack', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'by-email' }), Match.objectLike({ IndexName: 'by-tenant' })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: 'by-email' }),
+        Match.objectLike({ IndexName: 'by-tenant' }),
+      ],
     });
   });
 
