@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
-import type { EngineName } from '../functions/core/engine.js';
 import { CloneFactoryError, ValidationError } from '../functions/core/errors.js';
-import { RootImageManager } from '../functions/core/images.js';
+import { templateDetail } from '../functions/core/images.js';
 import type { TemplateCatalog } from '../functions/core/templates.js';
 import type { LocalEnvironment } from './environment.js';
 
@@ -34,20 +33,8 @@ export function createApp(deps: { catalog: TemplateCatalog; env: LocalEnvironmen
   app.get('/templates/:engine/:version/:industry', async (c) => {
     const { engine, version, industry } = c.req.param();
     const template = await deps.catalog.resolve(engine, version, industry);
-    const r = await deps.env.tryEngine(template.engine as EngineName);
-    const image =
-      'engine' in r
-        ? await new RootImageManager(r.engine, deps.catalog).describe(version, industry)
-        : undefined;
-    return c.json({
-      engine: template.engine,
-      version: template.version,
-      industry: template.industry,
-      checksum: template.checksum,
-      tables: template.tables,
-      scripts: template.scripts.map((s) => ({ kind: s.kind, file: s.file, sha256: s.sha256 })),
-      image: image ? { ...image, current: image.checksum === template.checksum } : null,
-    });
+    const r = await deps.env.tryEngine(template.engine);
+    return c.json(await templateDetail(template, deps.catalog, 'engine' in r ? r.engine : r));
   });
 
   app.notFound((c) =>

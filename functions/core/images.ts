@@ -225,3 +225,48 @@ function toImageInfo(name: string, marker: Marker | null): ImageInfo | null {
   if (!engine || !version || !industry || !checksum || !fp || !builtAt) return null;
   return { name, engine: engine as EngineName, version, industry, checksum, fingerprint: fp, builtAt };
 }
+
+/** Where a template's root image stands. */
+export type ImageStatus =
+  | ({ readonly status: 'current' | 'stale' } & ImageInfo)
+  | { readonly status: 'not built' }
+  | { readonly status: 'unknown'; readonly reason: string };
+
+/** A template with its scripts and the state of its root image, for `templates show` and the API. */
+export interface TemplateDetail {
+  readonly engine: EngineName;
+  readonly version: string;
+  readonly industry: string;
+  readonly checksum: string;
+  readonly tables: readonly string[];
+  readonly scripts: readonly { readonly kind: string; readonly file: string; readonly sha256: string }[];
+  readonly image: ImageStatus;
+}
+
+/**
+ * A resolved template with the state of its image: `current` when built from these very
+ * scripts, `stale` when built from others, `unknown` when the engine is unavailable (`{ reason }`).
+ */
+export async function templateDetail(
+  template: ResolvedTemplate,
+  catalog: TemplateCatalog,
+  engine: DatabaseEngine | { readonly reason: string },
+): Promise<TemplateDetail> {
+  let image: ImageStatus;
+  if ('reason' in engine) image = { status: 'unknown', reason: engine.reason };
+  else {
+    const info = await new RootImageManager(engine, catalog).describe(template.version, template.industry);
+    image = info
+      ? { status: info.checksum === template.checksum ? 'current' : 'stale', ...info }
+      : { status: 'not built' };
+  }
+  return {
+    engine: template.engine,
+    version: template.version,
+    industry: template.industry,
+    checksum: template.checksum,
+    tables: template.tables,
+    scripts: template.scripts.map((s) => ({ kind: s.kind, file: s.file, sha256: s.sha256 })),
+    image,
+  };
+}

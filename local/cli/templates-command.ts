@@ -1,7 +1,12 @@
 import { Command } from 'commander';
 import type { DatabaseEngine, EngineName } from '../../functions/core/engine.js';
 import { errorMessage } from '../../functions/core/errors.js';
-import { type EnsureResult, RootImageManager } from '../../functions/core/images.js';
+import {
+  type EnsureResult,
+  RootImageManager,
+  type TemplateDetail,
+  templateDetail,
+} from '../../functions/core/images.js';
 import { rehashManifest, TemplateCatalog } from '../../functions/core/templates.js';
 import { type ValidationLine, validateTemplates } from '../../functions/core/validate.js';
 import { LocalEnvironment } from '../environment.js';
@@ -53,28 +58,12 @@ export function templatesCommand(): Command {
       const catalog = await TemplateCatalog.load();
       const template = await catalog.resolve(engine, version, industry);
       const env = new LocalEnvironment();
-      let image: unknown;
+      let result: TemplateDetail;
       try {
-        const available = await env.tryEngine(template.engine);
-        if ('reason' in available) image = { status: 'unknown', reason: available.reason };
-        else {
-          const info = await new RootImageManager(available.engine, catalog).describe(version, industry);
-          image = info
-            ? { status: info.checksum === template.checksum ? 'current' : 'stale', ...info }
-            : { status: 'not built' };
-        }
+        result = await templateDetail(template, catalog, await env.tryEngine(template.engine).then(unwrap));
       } finally {
         await env.close();
       }
-      const result = {
-        engine: template.engine,
-        version: template.version,
-        industry: template.industry,
-        checksum: template.checksum,
-        tables: template.tables,
-        scripts: template.scripts.map((s) => ({ kind: s.kind, file: s.file, sha256: s.sha256 })),
-        image,
-      };
       if (opts.json) return printJson(result);
       console.log(
         `${result.engine} ${result.version} ${result.industry}  checksum ${result.checksum.slice(0, 16)}`,
@@ -86,10 +75,10 @@ export function templatesCommand(): Command {
           result.scripts.map((s, i) => [String(i + 1), s.kind, s.file, s.sha256.slice(0, 16)]),
         ),
       );
-      const img = image as { status: string; name?: string; builtAt?: string; reason?: string };
-      console.log(
-        `\nimage: ${img.status}${img.name ? ` (${img.name}, built ${img.builtAt})` : ''}${img.reason ? ` (${img.reason})` : ''}`,
-      );
+      const img = result.image;
+      const detail =
+        'name' in img ? ` (${img.name}, built ${img.builtAt})` : 'reason' in img ? ` (${img.reason})` : '';
+      console.log(`\nimage: ${img.status}${detail}`);
     });
 
   cmd
@@ -207,11 +196,12 @@ function requiredEngines(selected: readonly EngineName[]): EngineName[] {
 
 async function availableEngines(env: LocalEnvironment, names: readonly EngineName[]) {
   const out = new Map<EngineName, DatabaseEngine | { reason: string }>();
-  for (const name of names) {
-    const r = await env.tryEngine(name);
-    out.set(name, 'engine' in r ? r.engine : r);
-  }
+  for (const name of names) out.set(name, unwrap(await env.tryEngine(name)));
   return out;
+}
+
+function unwrap(r: { engine: DatabaseEngine } | { reason: string }): DatabaseEngine | { reason: string } {
+  return 'engine' in r ? r.engine : r;
 }
 
 function formatLine(l: ValidationLine): string {
