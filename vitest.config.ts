@@ -9,5 +9,10 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     reporters: ['default'],
+    env: {
+      // The handlers' Powertools logs: failures are expected in the failure matrix.
+      CLONEFACTORY_LOG_LEVEL: 'SILENT',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
   },
 });

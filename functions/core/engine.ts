@@ -1,4 +1,5 @@
 import type { RawTable } from './fingerprint.js';
+import type { AppRole } from './tenants.js';
 
 /** The engines the catalogue ships templates for. */
 export const ENGINE_NAMES = ['postgresql', 'mysql', 'sqlite'] as const;
@@ -60,6 +61,70 @@ export interface DatabaseEngine {
    * a template database that takes no connections). `dropDatabase` undoes it as needed.
    */
   sealImage(name: string): Promise<void>;
+  /**
+   * Runs `fn` in one transaction on `name` as the control plane. Placeholders are `?` on
+   * every engine (the PostgreSQL adapter numbers them). Rolled back when `fn` throws.
+   */
+  transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Creates (or, on a retry, re-aligns) a clone's roles: an owner that cannot log in, one
+   * login role per app role with its password, grants per app role, and no PUBLIC access.
+   * Idempotent. Refuses (ForeignArtefactError) roles marked with another clone id.
+   */
+  configureTenantAccess(plan: TenantAccessPlan): Promise<void>;
+  /** Drops a clone's roles (after its database is gone, or together with its privileges). Idempotent. */
+  dropTenantAccess(
+    plan: Pick<TenantAccessPlan, 'cloneId' | 'database' | 'ownerRole'> & {
+      readonly roleNames: readonly string[];
+    },
+  ): Promise<void>;
+  /** Which of these role names exist; for rollback checks and the reconciler. */
+  existingRoles(names: readonly string[]): Promise<string[]>;
+  /** Where a tenant connects to `database`. */
+  endpoint(database: string): Endpoint;
+  /** Opens a session on `database` as a tenant login. Throws when the login is refused. */
+  openSession(database: string, login: Login): Promise<SqlSession>;
   /** Closes pools and handles. */
   close(): Promise<void>;
 }
+
+/** A parameterised statement runner; rows come back as plain objects. */
+export interface SqlExecutor {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export interface SqlSession extends SqlExecutor {
+  close(): Promise<void>;
+}
+
+export interface Login {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface Endpoint {
+  readonly host?: string;
+  readonly port?: number;
+  readonly database: string;
+  /** SQLite only: the file. */
+  readonly path?: string;
+}
+
+/** What configureTenantAccess needs; passwords live only in memory and in the secret store. */
+export interface TenantAccessPlan {
+  readonly cloneId: string;
+  readonly database: string;
+  readonly ownerRole: string;
+  readonly roles: readonly { readonly appRole: AppRole; readonly name: string; readonly password: string }[];
+  /** Per login role. */
+  readonly connectionLimit: number;
+}
+
+/** Table privileges per app role, enforced by each engine's own grants. */
+export const APP_ROLE_PRIVILEGES: Readonly<
+  Record<AppRole, readonly ('SELECT' | 'INSERT' | 'UPDATE' | 'DELETE')[]>
+> = {
+  admin: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+  user: ['SELECT', 'INSERT', 'UPDATE'],
+  analyst: ['SELECT'],
+};

@@ -138,3 +138,70 @@ export function errorMessage(error: unknown): string {
 function truncate(value: string, max = 80): string {
   return value.length > max ? `${value.slice(0, max)}…` : value;
 }
+
+/** A tenant already has a clone that does not match the request (other engine, version, …). */
+export class TenantAlreadyExistsError extends CloneFactoryError {
+  constructor(
+    readonly tenantId: string,
+    detail: string,
+  ) {
+    super(`tenant ${tenantId} already exists: ${detail}`);
+    this.name = 'TenantAlreadyExistsError';
+  }
+}
+
+/** The tenant is in a lifecycle state that does not allow the request (e.g. create while DELETING). */
+export class TenantStateConflictError extends CloneFactoryError {
+  constructor(
+    readonly tenantId: string,
+    readonly state: string,
+    action: string,
+  ) {
+    super(`tenant ${tenantId} is ${state}: cannot ${action}`);
+    this.name = 'TenantStateConflictError';
+  }
+}
+
+/** No clone is registered for the tenant. */
+export class TenantNotFoundError extends CloneFactoryError {
+  constructor(readonly tenantId: string) {
+    super(`tenant ${tenantId} not found`);
+    this.name = 'TenantNotFoundError';
+  }
+}
+
+/** An artefact (database, role, secret) carries another clone's marker: a step refuses to touch it. */
+export class ForeignArtefactError extends CloneFactoryError {
+  constructor(kind: string, name: string, owner: string) {
+    super(`${kind} ${name} belongs to clone ${owner}, not to this one; refusing to touch it`);
+    this.name = 'ForeignArtefactError';
+  }
+}
+
+/** A transient failure worth retrying (throttling, a lock wait, a dropped connection). */
+export class TransientError extends CloneFactoryError {
+  override readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
+/** Verification of a new clone failed: its fingerprint differs or the isolation probe got through. */
+export class CloneVerificationError extends CloneFactoryError {
+  constructor(
+    readonly tenantId: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`clone of ${tenantId} failed verification: ${problems.join('; ')}`);
+    this.name = 'CloneVerificationError';
+  }
+}
+
+/** A fault injected on purpose by a test or the chaos harness. */
+export class InjectedFaultError extends CloneFactoryError {
+  constructor(step: string, when: string) {
+    super(`injected fault ${when} ${step}`);
+    this.name = 'InjectedFaultError';
+  }
+}

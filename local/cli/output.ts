@@ -38,8 +38,8 @@ export async function runCli(program: Command, argv: readonly string[]): Promise
       process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.invalid;
       return;
     }
-    if (error instanceof ValidationError) {
-      process.stderr.write(`clonectl: ${error.message}\n`);
+    if (error instanceof ValidationError || (error as { status?: number }).status === 400) {
+      process.stderr.write(`clonectl: ${(error as Error).message}\n`);
       process.exitCode = EXIT.invalid;
       return;
     }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ENGINE_NAMES } from '../../functions/core/engine.js';
 import { serveCommand } from './serve-command.js';
 import { templatesCommand } from './templates-command.js';
+import { executionsCommand, tenantsCommand } from './tenants-command.js';
 
 const ENVIRONMENT_HELP = `
 Environment:
@@ -11,6 +12,10 @@ Environment:
                      $CLONEFACTORY_HOME/postgres (PG_URL=embedded forces that)
   MYSQL_URL          MySQL/MariaDB admin URL (default mysql://root@127.0.0.1:3306)
   REQUIRE_MYSQL=1    treat an unreachable MySQL as a failure instead of a skip
+
+When \`clonectl serve\` (npm start) runs on the same state directory, tenant and execution
+commands go through it; otherwise they run the control plane in this process and wait
+for the workflow to finish.
 
 Exit codes: 0 done, 1 failed, 2 invalid request.`;
 
@@ -25,6 +30,8 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText('after', ENVIRONMENT_HELP);
   program.addCommand(templatesCommand());
+  program.addCommand(tenantsCommand());
+  program.addCommand(executionsCommand());
   program.addCommand(serveCommand());
   return program;
 }

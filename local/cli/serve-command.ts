@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../functions/core/errors.js';
 import { RootImageManager } from '../../functions/core/images.js';
 import { TemplateCatalog } from '../../functions/core/templates.js';
+import { removeOwnerFile, writeOwnerFile } from '../client.js';
+import { LocalControlPlane } from '../control-plane.js';
 import { LocalEnvironment } from '../environment.js';
 import { createApp } from '../server.js';
 
@@ -43,13 +45,22 @@ export function serveCommand(): Command {
           }
         }
       }
+      const plane = await LocalControlPlane.start({ env, log });
       const server = serve(
-        { fetch: createApp({ catalog, env }).fetch, port: opts.port, hostname: opts.host },
-        (info) => log(`listening on http://${opts.host}:${info.port}  (GET /health, GET /templates)`),
+        { fetch: createApp({ catalog, env, plane }).fetch, port: opts.port, hostname: opts.host },
+        (info) => {
+          const url = `http://${opts.host}:${info.port}`;
+          void writeOwnerFile(env.home, { pid: process.pid, url, startedAt: new Date().toISOString() });
+          log(
+            `listening on ${url}  (GET /health /templates /tenants /executions/{name}, POST /tenants, DELETE /tenants/{id})`,
+          );
+        },
       );
       const stop = async (signal: string) => {
         log(`${signal}: shutting down`);
         server.close();
+        await removeOwnerFile(env.home);
+        await plane.close();
         await env.close();
         process.exit(0);
       };

@@ -4,6 +4,9 @@ import { ValidationError } from '../../core/errors.js';
 /** The internal table that holds a MySQL or SQLite database's marker. */
 export const MARKER_TABLE = '_clonefactory_marker';
 
+/** Tables the control plane keeps in a tenant database; tenant roles may read but not write them. */
+export const INTERNAL_TABLE_PATTERN = /^_clonefactory/;
+
 const KEY = /^[a-zA-Z][a-zA-Z0-9_]{0,40}$/;
 const VALUE = /^[A-Za-z0-9_.:@+-]{0,200}$/;
 

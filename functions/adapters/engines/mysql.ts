@@ -1,17 +1,28 @@
 import mysql from 'mysql2/promise';
-import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
+import {
+  APP_ROLE_PRIVILEGES,
+  type DatabaseEngine,
+  type Endpoint,
+  type Login,
+  type Marker,
+  type SqlExecutor,
+  type SqlScript,
+  type SqlSession,
+  type TenantAccessPlan,
+} from '../../core/engine.js';
 import {
   DatabaseExistsError,
   DatabaseNotFoundError,
   EngineUnavailableError,
   errorMessage,
   ScriptExecutionError,
+  TransientError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
 import { redactUrl } from './connection-url.js';
-import { assertMarker, MARKER_TABLE, parseMarker } from './marker.js';
+import { assertMarker, INTERNAL_TABLE_PATTERN, MARKER_TABLE, parseMarker } from './marker.js';
 
 export interface MysqlEngineOptions {
   /** e.g. mysql://root@127.0.0.1:3306 — a user that may create and drop databases. */
@@ -240,6 +251,80 @@ export class MysqlEngine implements DatabaseEngine {
     // MySQL has no template databases; the image's schema is only ever read by the control plane.
   }
 
+  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const conn = await this.connect(name);
+    try {
+      await conn.beginTransaction();
+      try {
+        const result = await fn(executor(conn));
+        await conn.commit();
+        return result;
+      } catch (error) {
+        await conn.rollback().catch(() => {});
+        throw error;
+      }
+    } finally {
+      await conn.end();
+    }
+  }
+
+  /**
+   * Users are `'<role>'@'%'`; their names carry the clone id (MariaDB has no user comments).
+   * Privileges are granted per table, not `ON db.*`: that keeps `_` and `%` in database
+   * names from acting as wildcards, and keeps control-plane tables read-only.
+   */
+  async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
+    const tables = await this.tables(plan.database);
+    for (const role of plan.roles) {
+      const user = `${mysql.escape(assertDatabaseName(role.name))}@'%'`;
+      const password = mysql.escape(role.password);
+      const limit = `WITH MAX_USER_CONNECTIONS ${Math.trunc(plan.connectionLimit)}`;
+      await this.pool.query(`CREATE USER IF NOT EXISTS ${user} IDENTIFIED BY ${password} ${limit}`);
+      await this.pool.query(`ALTER USER ${user} IDENTIFIED BY ${password} ${limit}`);
+      await this.pool.query(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${user}`);
+      for (const t of tables) {
+        const allowed = INTERNAL_TABLE_PATTERN.test(t) ? ['SELECT'] : APP_ROLE_PRIVILEGES[role.appRole];
+        await this.pool.query(`GRANT ${allowed.join(', ')} ON ${q(plan.database)}.${qt(t)} TO ${user}`);
+      }
+    }
+  }
+
+  async dropTenantAccess(
+    plan: Pick<TenantAccessPlan, 'cloneId' | 'database' | 'ownerRole'> & {
+      readonly roleNames: readonly string[];
+    },
+  ): Promise<void> {
+    for (const name of plan.roleNames)
+      await this.pool.query(`DROP USER IF EXISTS ${mysql.escape(assertDatabaseName(name))}@'%'`);
+  }
+
+  async existingRoles(names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+      "SELECT DISTINCT User AS name FROM mysql.user WHERE Host = '%' AND User IN (?) ORDER BY User",
+      [names.map((n) => assertDatabaseName(n))],
+    );
+    return rows.map((r) => r.name as string);
+  }
+
+  endpoint(database: string): Endpoint {
+    const u = new URL(this.options.url);
+    return { host: u.hostname, port: Number(u.port || 3306), database: assertDatabaseName(database) };
+  }
+
+  async openSession(database: string, login: Login): Promise<SqlSession> {
+    const { host, port } = this.endpoint(database);
+    const conn = await mysql.createConnection({
+      host,
+      port,
+      database,
+      user: login.username,
+      password: login.password,
+      connectTimeout: 5000,
+    });
+    return { ...executor(conn), close: () => conn.end() };
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
@@ -270,6 +355,22 @@ export class MysqlEngine implements DatabaseEngine {
       throw new EngineUnavailableError('mysql', `${this.location}: ${errorMessage(cause)}`, { cause });
     }
   }
+}
+
+function executor(conn: mysql.Connection): SqlExecutor {
+  return {
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        const [rows] = await conn.query(sql, params as unknown[]);
+        return (Array.isArray(rows) ? rows : []) as T[];
+      } catch (error) {
+        // 1205 lock wait timeout, 1213 deadlock: try again.
+        const errno = (error as { errno?: number }).errno;
+        if (errno === 1205 || errno === 1213) throw new TransientError(errorMessage(error), { cause: error });
+        throw error;
+      }
+    },
+  };
 }
 
 function markerStatements(marker: Marker): [string, unknown[]][] {

@@ -1,17 +1,30 @@
 import pg from 'pg';
-import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
+import {
+  APP_ROLE_PRIVILEGES,
+  type DatabaseEngine,
+  type Endpoint,
+  type Login,
+  type Marker,
+  type SqlExecutor,
+  type SqlScript,
+  type SqlSession,
+  type TenantAccessPlan,
+} from '../../core/engine.js';
 import {
   DatabaseExistsError,
   DatabaseNotFoundError,
   EngineUnavailableError,
   errorMessage,
+  ForeignArtefactError,
   ScriptExecutionError,
+  TransientError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
 import { redactUrl, withDatabase } from './connection-url.js';
-import { assertMarker, parseMarker } from './marker.js';
+import { assertMarker, INTERNAL_TABLE_PATTERN, parseMarker } from './marker.js';
+import { scramSha256Verifier } from './scram.js';
 
 /** How PostgreSQL copies a template: WAL_LOG (15+ default) or FILE_COPY (checkpoints; see bench/). */
 export type PostgresCloneStrategy = 'WAL_LOG' | 'FILE_COPY';
@@ -138,8 +151,149 @@ export class PostgresEngine implements DatabaseEngine {
     await this.admin.query(`ALTER DATABASE ${q(name)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
   }
 
+  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.withClient(name, async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await fn(executor(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
+    await this.closeServerDatabases();
+    const marker = pg.escapeLiteral(JSON.stringify(assertMarker({ kind: 'role', cloneId: plan.cloneId })));
+    const roles = [plan.ownerRole, ...plan.roles.map((r) => r.name)];
+    await this.assertRolesOwned(roles, plan.cloneId);
+    const limits = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT';
+    await this.ensureRole(plan.ownerRole, `NOLOGIN ${limits}`);
+    await this.admin.query(`COMMENT ON ROLE ${q(plan.ownerRole)} IS ${marker}`);
+    for (const role of plan.roles) {
+      const options = `LOGIN ${limits} CONNECTION LIMIT ${Math.trunc(plan.connectionLimit)} PASSWORD ${pg.escapeLiteral(scramSha256Verifier(role.password))}`;
+      await this.ensureRole(role.name, options);
+      await this.admin.query(`COMMENT ON ROLE ${q(role.name)} IS ${marker}`);
+    }
+    // The owner cannot log in; an owner that could would be able to re-grant CONNECT to PUBLIC.
+    await this.admin.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.ownerRole)}`);
+    await this.admin.query(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
+    const logins = plan.roles.map((r) => q(r.name)).join(', ');
+    await this.admin.query(`GRANT CONNECT ON DATABASE ${q(plan.database)} TO ${logins}`);
+    await this.transaction(plan.database, async (tx) => {
+      await tx.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
+      await tx.query(`GRANT USAGE ON SCHEMA public TO ${logins}`);
+      // Cloned tables belong to whoever built the image: hand them to the clone's owner.
+      const tables = await tx.query<{ name: string }>(
+        "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
+      );
+      for (const t of tables)
+        await tx.query(`ALTER TABLE public.${pg.escapeIdentifier(t.name)} OWNER TO ${q(plan.ownerRole)}`);
+      for (const role of plan.roles) {
+        const privileges = APP_ROLE_PRIVILEGES[role.appRole];
+        for (const t of tables) {
+          const table = `public.${pg.escapeIdentifier(t.name)}`;
+          await tx.query(`REVOKE ALL ON TABLE ${table} FROM ${q(role.name)}`);
+          // Control-plane tables are readable, never writable, by tenant roles.
+          const allowed = INTERNAL_TABLE_PATTERN.test(t.name) ? ['SELECT'] : privileges;
+          await tx.query(`GRANT ${allowed.join(', ')} ON TABLE ${table} TO ${q(role.name)}`);
+        }
+        if (privileges.includes('INSERT'))
+          await tx.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${q(role.name)}`);
+      }
+    });
+  }
+
+  async dropTenantAccess(
+    plan: Pick<TenantAccessPlan, 'cloneId' | 'database' | 'ownerRole'> & {
+      readonly roleNames: readonly string[];
+    },
+  ): Promise<void> {
+    const all = [plan.ownerRole, ...plan.roleNames];
+    const existing = await this.existingRoles(all);
+    if (existing.length === 0) return;
+    await this.assertRolesOwned(existing, plan.cloneId);
+    if (await this.databaseExists(plan.database)) {
+      await this.withClient(plan.database, (c) => c.query(`DROP OWNED BY ${existing.map(q).join(', ')}`));
+      const r = await this.admin.query<{ owner: string }>(
+        'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
+        [plan.database],
+      );
+      if (r.rows[0]?.owner === plan.ownerRole)
+        await this.admin.query(`ALTER DATABASE ${q(plan.database)} OWNER TO CURRENT_USER`);
+    }
+    for (const role of existing) await this.admin.query(`DROP ROLE IF EXISTS ${q(role)}`);
+  }
+
+  async existingRoles(names: readonly string[]): Promise<string[]> {
+    const r = await this.admin.query<{ rolname: string }>(
+      'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY rolname',
+      [names.map((n) => assertDatabaseName(n))],
+    );
+    return r.rows.map((row) => row.rolname);
+  }
+
+  endpoint(database: string): Endpoint {
+    const u = new URL(this.options.url);
+    return { host: u.hostname, port: Number(u.port || 5432), database: assertDatabaseName(database) };
+  }
+
+  async openSession(database: string, login: Login): Promise<SqlSession> {
+    const { host, port } = this.endpoint(database);
+    const client = new pg.Client({
+      host,
+      port,
+      database,
+      user: login.username,
+      password: login.password,
+      connectionTimeoutMillis: 5000,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    return { ...executor(client), close: () => client.end() };
+  }
+
   async close(): Promise<void> {
     await this.admin.end();
+  }
+
+  /**
+   * PostgreSQL grants CONNECT on `postgres` and `template1` to PUBLIC by default, which
+   * would let any tenant login open them. Closed once per engine instance; idempotent.
+   */
+  private closedServerDatabases?: Promise<void>;
+  private closeServerDatabases(): Promise<void> {
+    this.closedServerDatabases ??= (async () => {
+      await this.admin.query('REVOKE CONNECT ON DATABASE postgres FROM PUBLIC');
+      await this.admin.query('REVOKE CONNECT ON DATABASE template1 FROM PUBLIC');
+    })();
+    return this.closedServerDatabases;
+  }
+
+  private async ensureRole(name: string, options: string): Promise<void> {
+    try {
+      await this.admin.query(`CREATE ROLE ${q(name)} ${options}`);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // 42710: exists (a retry adopting its own role); XX000/23505: a concurrent create won.
+      if (code !== '42710' && code !== '23505') throw error;
+      await this.admin.query(`ALTER ROLE ${q(name)} ${options}`);
+    }
+  }
+
+  /** Refuses roles whose comment names another clone. */
+  private async assertRolesOwned(names: readonly string[], cloneId: string): Promise<void> {
+    const r = await this.admin.query<{ rolname: string; comment: string | null }>(
+      "SELECT rolname, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = ANY($1::text[])",
+      [names.map((n) => assertDatabaseName(n))],
+    );
+    for (const row of r.rows) {
+      const owner = parseMarker(row.comment)?.cloneId;
+      if (owner !== cloneId) throw new ForeignArtefactError('role', row.rolname, owner ?? '(unmarked)');
+    }
   }
 
   private version(): Promise<number> {
@@ -149,12 +303,14 @@ export class PostgresEngine implements DatabaseEngine {
     return this.serverVersion;
   }
 
-  /** Runs DDL that creates `name`, translating "already exists" into DatabaseExistsError. */
+  /** Runs DDL that creates `name`, translating "already exists" (however it surfaces) into DatabaseExistsError. */
   private async adminDdl(name: string, sql: string): Promise<void> {
     try {
       await this.admin.query(sql);
     } catch (error) {
-      if ((error as { code?: string }).code === '42P04') throw new DatabaseExistsError(name);
+      // 42P04 duplicate_database; 23505 when two sessions race for the same name in pg_database.
+      const code = (error as { code?: string }).code;
+      if (code === '42P04' || code === '23505') throw new DatabaseExistsError(name);
       throw error;
     }
   }
@@ -176,6 +332,25 @@ export class PostgresEngine implements DatabaseEngine {
       await client.end();
     }
   }
+}
+
+/** `?` placeholders become `$1..$n` (our SQL never has a `?` inside a literal). */
+function executor(client: pg.Client | pg.PoolClient): SqlExecutor {
+  return {
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      let n = 0;
+      const text = params.length ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+      try {
+        return (await client.query(text, params as unknown[])).rows as T[];
+      } catch (error) {
+        // 40001 serialization failure, 40P01 deadlock, 55P03 lock not available: try again.
+        const code = (error as { code?: string }).code;
+        if (code === '40001' || code === '40P01' || code === '55P03')
+          throw new TransientError(errorMessage(error), { cause: error });
+        throw error;
+      }
+    },
+  };
 }
 
 const FK_ACTIONS: Record<string, string> = {

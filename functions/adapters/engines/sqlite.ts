@@ -1,10 +1,25 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { DatabaseEngine, Marker, SqlScript } from '../../core/engine.js';
-import { DatabaseExistsError, DatabaseNotFoundError, ScriptExecutionError } from '../../core/errors.js';
+import type {
+  DatabaseEngine,
+  Endpoint,
+  Login,
+  Marker,
+  SqlExecutor,
+  SqlScript,
+  SqlSession,
+  TenantAccessPlan,
+} from '../../core/engine.js';
+import {
+  CloneFactoryError,
+  DatabaseExistsError,
+  DatabaseNotFoundError,
+  ScriptExecutionError,
+  TransientError,
+} from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName, quoteSqliteIdentifier as qi } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
@@ -16,6 +31,17 @@ export interface SqliteEngineOptions {
 }
 
 const SIDE_FILES = ['-journal', '-wal', '-shm'];
+
+/** SQLite has no users: this internal table holds each app role's token hash and access mode. */
+const ACCESS_TABLE = '_clonefactory_access';
+
+/** A tenant login that SQLite refused: unknown role or wrong token. */
+export class SqliteLoginError extends CloneFactoryError {
+  constructor(database: string) {
+    super(`login refused for database ${database}`);
+    this.name = 'SqliteLoginError';
+  }
+}
 
 /** SQLite through better-sqlite3 (version 12: 13 needs Node 22). A database is a 0600 file. */
 export class SqliteEngine implements DatabaseEngine {
@@ -157,7 +183,101 @@ export class SqliteEngine implements DatabaseEngine {
     await chmod(this.path(name), 0o400);
   }
 
+  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const db = this.open(name);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(executor(db));
+        db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_BUSY')
+        throw new TransientError('database is locked', { cause: error });
+      throw error;
+    } finally {
+      db.close();
+    }
+  }
+
+  /**
+   * SQLite has no roles or grants. Each app role gets a random token; the file keeps its
+   * sha256 and an access mode, and {@link openSession} checks them: `analyst` sessions are
+   * opened read-only, so SQLite itself refuses their writes. The file is 0600 under one
+   * directory; whoever can read the file directly is outside this model (the control plane).
+   */
+  async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
+    await chmod(this.path(plan.database), 0o600);
+    this.withDb(plan.database, (db) => {
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS ${qi(ACCESS_TABLE)} (username TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, mode TEXT NOT NULL CHECK (mode IN ('rw', 'ro')))`,
+      );
+      const upsert = db.prepare(
+        `INSERT OR REPLACE INTO ${qi(ACCESS_TABLE)} (username, token_sha256, mode) VALUES (?, ?, ?)`,
+      );
+      db.transaction(() => {
+        db.prepare(`DELETE FROM ${qi(ACCESS_TABLE)}`).run();
+        for (const role of plan.roles)
+          upsert.run(role.name, sha256(role.password), role.appRole === 'analyst' ? 'ro' : 'rw');
+      })();
+    });
+  }
+
+  async dropTenantAccess(plan: { readonly database: string }): Promise<void> {
+    if (!(await this.databaseExists(plan.database))) return;
+    this.withDb(plan.database, (db) => db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`));
+  }
+
+  async existingRoles(_names: readonly string[]): Promise<string[]> {
+    return [];
+  }
+
+  endpoint(database: string): Endpoint {
+    return { database: assertDatabaseName(database), path: this.path(database) };
+  }
+
+  async openSession(database: string, login: Login): Promise<SqlSession> {
+    const mode = this.withDb(
+      database,
+      (db) => {
+        const table = db
+          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+          .get(ACCESS_TABLE);
+        const row = table
+          ? (db
+              .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
+              .get(login.username) as { token_sha256: string; mode: 'rw' | 'ro' } | undefined)
+          : undefined;
+        const given = Buffer.from(sha256(login.password), 'hex');
+        const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
+        return row && timingSafeEqual(given, expected) ? row.mode : null;
+      },
+      { readonly: true },
+    );
+    if (!mode) throw new SqliteLoginError(database);
+    const db = new Database(this.path(database), { readonly: mode === 'ro', fileMustExist: true });
+    db.pragma('foreign_keys = ON');
+    if (mode === 'ro') db.pragma('query_only = ON');
+    return { ...executor(db), close: async () => void db.close() };
+  }
+
   async close(): Promise<void> {}
+
+  private open(name: string): Database.Database {
+    try {
+      const db = new Database(this.path(name), { fileMustExist: true });
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      return db;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
+      throw error;
+    }
+  }
 
   private withDb<T>(name: string, fn: (db: Database.Database) => T, options: { readonly?: boolean } = {}): T {
     const path = this.path(name);
@@ -170,11 +290,28 @@ export class SqliteEngine implements DatabaseEngine {
     }
     try {
       db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
       return fn(db);
     } finally {
       db.close();
     }
   }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function executor(db: Database.Database): SqlExecutor {
+  return {
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      const statement = db.prepare(sql);
+      const values = params.map((p) => (typeof p === 'boolean' ? Number(p) : p));
+      if (statement.reader) return statement.all(...values) as T[];
+      statement.run(...values);
+      return [];
+    },
+  };
 }
 
 function writeMarkerRow(db: Database.Database, marker: Marker): void {

@@ -1,0 +1,410 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { type DatabaseEngine, ENGINE_NAMES, type Endpoint, type EngineName, type Login } from '../engine.js';
+import {
+  CloneVerificationError,
+  DatabaseExistsError,
+  errorMessage,
+  ForeignArtefactError,
+  TenantNotFoundError,
+  TenantStateConflictError,
+  ValidationError,
+} from '../errors.js';
+import { fingerprint } from '../fingerprint.js';
+import { RootImageManager } from '../images.js';
+import type { CloneRegistry } from '../registry.js';
+import type { CloneCredentials, SecretStore } from '../secrets.js';
+import type { TemplateCatalog } from '../templates.js';
+import {
+  APP_ROLES,
+  type AppRole,
+  assertCloneId,
+  assertTenantId,
+  type CloneRecord,
+  PLACEMENTS,
+  type Placement,
+  physicalNames,
+} from '../tenants.js';
+import { populateSampleData } from './sample-data.js';
+
+/** The six Task states, named exactly as in the state machine. */
+export const CLONE_STEPS = [
+  'Select template',
+  'Create database',
+  'Apply schema',
+  'Populate data',
+  'Configure security',
+  'Verify and register',
+] as const;
+export type CloneStepName = (typeof CLONE_STEPS)[number];
+export const ROLLBACK_STEP = 'Roll back clone';
+
+/**
+ * The state that flows between the steps. Ids and names only: a strict schema, so that a
+ * password can never ride along unnoticed (an unknown field is an error).
+ */
+export const cloneWorkflowState = z.strictObject({
+  tenantId: z.string(),
+  cloneId: z.string(),
+  engine: z.enum(ENGINE_NAMES),
+  placement: z.enum(PLACEMENTS),
+  version: z.string(),
+  industry: z.string(),
+  sampleSize: z.number().int().min(0).max(100_000),
+  image: z.string().optional(),
+  imageFingerprint: z.string().optional(),
+  database: z.string().optional(),
+  secretId: z.string().optional(),
+  /** Set by the Catch of any step: `{ Error, Cause }` as Step Functions writes it. */
+  error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type CloneWorkflowState = z.infer<typeof cloneWorkflowState>;
+
+export interface CloneWorkflowDeps {
+  readonly registry: CloneRegistry;
+  readonly secrets: SecretStore;
+  readonly catalog: TemplateCatalog;
+  /** The server (or directory) that hosts clones of this engine and placement. */
+  engineFor(engine: EngineName, placement: Placement): Promise<DatabaseEngine>;
+  /** Prefix of every physical name. */
+  readonly namespace: string;
+  /** Per tenant login role. Default 20. */
+  readonly connectionLimit?: number;
+  /** Tests and the chaos harness: throw to inject a failure before or after a step's side effect. */
+  readonly faults?: (
+    step: string,
+    when: 'before' | 'after',
+    state: CloneWorkflowState,
+  ) => void | Promise<void>;
+}
+
+type Step = (state: CloneWorkflowState, deps: CloneWorkflowDeps) => Promise<CloneWorkflowState>;
+
+/** Every step, by state name. Lambda handlers and the local runner both call these. */
+export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
+  'Select template': async (state, deps) => {
+    const record = await expectRecord(deps, state);
+    await fault(deps, 'Select template', 'before', state);
+    if (record.state !== 'CREATING')
+      await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
+    const engine = await deps.engineFor(state.engine, state.placement);
+    const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
+      state.version,
+      state.industry,
+    );
+    await fault(deps, 'Select template', 'after', state);
+    return { ...state, image: image.name, imageFingerprint: image.fingerprint };
+  },
+
+  'Create database': async (state, deps) => {
+    const { database } = physicalNames(deps.namespace, state.cloneId);
+    const engine = await deps.engineFor(state.engine, state.placement);
+    await fault(deps, 'Create database', 'before', state);
+    const marker = { kind: 'clone', cloneId: state.cloneId, tenantId: state.tenantId };
+    if (!(await adoptDatabase(engine, database, state.cloneId))) {
+      try {
+        await engine.cloneDatabase(required(state.image, 'image'), database, marker);
+      } catch (error) {
+        // A concurrent retry of this same step may have won the race: adopt it if it is ours.
+        if (
+          !(error instanceof DatabaseExistsError) ||
+          !(await adoptDatabase(engine, database, state.cloneId))
+        )
+          throw error;
+      }
+    }
+    await fault(deps, 'Create database', 'after', state);
+    return { ...state, database };
+  },
+
+  'Apply schema': async (state, deps) => {
+    const engine = await deps.engineFor(state.engine, state.placement);
+    const database = required(state.database, 'database');
+    await fault(deps, 'Apply schema', 'before', state);
+    // The schema came with the root image; what the clone still needs is its own record of
+    // which template version it is at, which fleet upgrades extend.
+    await engine.transaction(database, async (tx) => {
+      await tx.query(
+        'CREATE TABLE IF NOT EXISTS _clonefactory_schema_history (version VARCHAR(16) NOT NULL PRIMARY KEY, industry VARCHAR(32) NOT NULL, fingerprint VARCHAR(64) NOT NULL, applied_by VARCHAR(32) NOT NULL, applied_at VARCHAR(32) NOT NULL)',
+      );
+      await tx.query('DELETE FROM _clonefactory_schema_history WHERE version = ?', [state.version]);
+      await tx.query(
+        'INSERT INTO _clonefactory_schema_history (version, industry, fingerprint, applied_by, applied_at) VALUES (?, ?, ?, ?, ?)',
+        [
+          state.version,
+          state.industry,
+          required(state.imageFingerprint, 'imageFingerprint'),
+          'root-image',
+          new Date().toISOString(),
+        ],
+      );
+    });
+    await fault(deps, 'Apply schema', 'after', state);
+    return state;
+  },
+
+  'Populate data': async (state, deps) => {
+    const engine = await deps.engineFor(state.engine, state.placement);
+    const database = required(state.database, 'database');
+    const template = await deps.catalog.resolve(state.engine, state.version, state.industry);
+    await fault(deps, 'Populate data', 'before', state);
+    await engine.transaction(database, (tx) =>
+      populateSampleData(tx, state.tenantId, state.sampleSize, template.tables),
+    );
+    await fault(deps, 'Populate data', 'after', state);
+    return state;
+  },
+
+  'Configure security': async (state, deps) => {
+    const names = physicalNames(deps.namespace, state.cloneId);
+    const engine = await deps.engineFor(state.engine, state.placement);
+    const database = required(state.database, 'database');
+    await fault(deps, 'Configure security', 'before', state);
+    // The secret is written before the roles, so that a crash in between never leaves a role
+    // whose password nobody knows; a retry reuses the stored passwords.
+    const stored = await deps.secrets.get(names.secretId);
+    const credentials: CloneCredentials = stored
+      ? (JSON.parse(stored) as CloneCredentials)
+      : {
+          engine: state.engine,
+          ...endpointFields(engine.endpoint(database)),
+          database,
+          roles: Object.fromEntries(
+            APP_ROLES.map((r) => [
+              r,
+              { username: names.roles[r], password: randomBytes(24).toString('base64url') },
+            ]),
+          ),
+        };
+    await deps.secrets.put(names.secretId, JSON.stringify(credentials), {
+      cloneId: state.cloneId,
+      tenantId: state.tenantId,
+      managedBy: 'clonefactory',
+    });
+    await engine.configureTenantAccess({
+      cloneId: state.cloneId,
+      database,
+      ownerRole: names.ownerRole,
+      roles: APP_ROLES.map((appRole) => ({
+        appRole,
+        name: names.roles[appRole],
+        password: loginOf(credentials, appRole).password,
+      })),
+      connectionLimit: deps.connectionLimit ?? 20,
+    });
+    await fault(deps, 'Configure security', 'after', state);
+    return { ...state, secretId: names.secretId };
+  },
+
+  'Verify and register': async (state, deps) => {
+    const engine = await deps.engineFor(state.engine, state.placement);
+    const database = required(state.database, 'database');
+    const secretId = required(state.secretId, 'secretId');
+    await fault(deps, 'Verify and register', 'before', state);
+    const problems: string[] = [];
+    const fp = fingerprint(await engine.introspect(database));
+    if (fp.hash !== state.imageFingerprint)
+      problems.push(
+        `fingerprint ${fp.hash.slice(0, 12)} differs from the image's ${String(state.imageFingerprint).slice(0, 12)}`,
+      );
+    const stored = await deps.secrets.get(secretId);
+    if (!stored) problems.push(`secret ${secretId} is missing`);
+    else
+      problems.push(...(await isolationProbe(engine, deps, state, JSON.parse(stored) as CloneCredentials)));
+    if (problems.length) throw new CloneVerificationError(state.tenantId, problems);
+    await deps.registry.transition(state.tenantId, state.cloneId, ['CREATING'], 'READY', {
+      database,
+      endpoint: describeEndpoint(engine.endpoint(database)),
+      secretId,
+      fingerprint: fp.hash,
+    });
+    await fault(deps, 'Verify and register', 'after', state);
+    return state;
+  },
+
+  'Roll back clone': async (state, deps) => {
+    const engine = await deps.engineFor(state.engine, state.placement);
+    await fault(deps, ROLLBACK_STEP, 'before', state);
+    await removeArtefacts(engine, deps, state.cloneId);
+    const lastError = describeError(state.error);
+    try {
+      await deps.registry.transition(
+        state.tenantId,
+        state.cloneId,
+        ['PENDING', 'CREATING', 'READY', 'FAILED'],
+        'FAILED',
+        {
+          lastError,
+        },
+      );
+    } catch (error) {
+      // The entry belongs to another clone (or is gone): there is nothing of ours to mark.
+      if (!(error instanceof TenantStateConflictError)) throw error;
+    }
+    await fault(deps, ROLLBACK_STEP, 'after', state);
+    return state;
+  },
+};
+
+/**
+ * Removes a clone's database, roles and secret, each only if it carries this clone's marker.
+ * Used by rollback and by deprovisioning. Idempotent.
+ */
+export async function removeArtefacts(
+  engine: DatabaseEngine,
+  deps: CloneWorkflowDeps,
+  cloneId: string,
+): Promise<void> {
+  const names = physicalNames(deps.namespace, cloneId);
+  if (await engine.databaseExists(names.database)) {
+    const owner = (await engine.readMarker(names.database))?.cloneId;
+    if (owner !== undefined && owner !== cloneId)
+      throw new ForeignArtefactError('database', names.database, owner);
+    await engine.dropDatabase(names.database);
+  }
+  await engine.dropTenantAccess({
+    cloneId,
+    database: names.database,
+    ownerRole: names.ownerRole,
+    roleNames: APP_ROLES.map((r) => names.roles[r]),
+  });
+  const tags = await deps.secrets.tags(names.secretId);
+  if (tags) {
+    if (tags.cloneId !== cloneId)
+      throw new ForeignArtefactError('secret', names.secretId, tags.cloneId ?? '(untagged)');
+    await deps.secrets.delete(names.secretId);
+  }
+}
+
+/** Runs one step by state name, validating the state on the way in and on the way out. */
+export async function runCloneStep(
+  name: string,
+  input: unknown,
+  deps: CloneWorkflowDeps,
+): Promise<CloneWorkflowState> {
+  const step = cloneSteps[name as CloneStepName];
+  if (!step) throw new ValidationError(`unknown step ${JSON.stringify(name)}`, 'step');
+  const parsed = cloneWorkflowState.safeParse(input);
+  if (!parsed.success)
+    throw new ValidationError(
+      `invalid workflow state for ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  assertTenantId(parsed.data.tenantId);
+  assertCloneId(parsed.data.cloneId);
+  return cloneWorkflowState.parse(await step(parsed.data, deps));
+}
+
+async function expectRecord(deps: CloneWorkflowDeps, state: CloneWorkflowState): Promise<CloneRecord> {
+  const record = await deps.registry.get(state.tenantId);
+  if (!record) throw new TenantNotFoundError(state.tenantId);
+  if (record.cloneId !== state.cloneId)
+    throw new TenantStateConflictError(
+      state.tenantId,
+      `owned by clone ${record.cloneId}`,
+      `build clone ${state.cloneId}`,
+    );
+  return record;
+}
+
+async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: string): Promise<boolean> {
+  if (!(await engine.databaseExists(database))) return false;
+  const owner = (await engine.readMarker(database))?.cloneId;
+  if (owner !== cloneId) throw new ForeignArtefactError('database', database, owner ?? '(unmarked)');
+  return true;
+}
+
+/**
+ * The tenant's own login must open its database; the same login must be refused by the
+ * server's admin database and by another tenant's database (or, with no other tenant yet,
+ * by the root image).
+ */
+async function isolationProbe(
+  engine: DatabaseEngine,
+  deps: CloneWorkflowDeps,
+  state: CloneWorkflowState,
+  credentials: CloneCredentials,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const database = required(state.database, 'database');
+  for (const appRole of APP_ROLES) {
+    const login = loginOf(credentials, appRole);
+    const own = await attempt(engine, database, login);
+    if (own !== null) problems.push(`${appRole} cannot open its own database: ${own}`);
+  }
+  const others = (await deps.registry.list({ state: 'READY' })).filter(
+    (r) =>
+      r.engine === state.engine &&
+      r.placement === state.placement &&
+      r.cloneId !== state.cloneId &&
+      r.database,
+  );
+  const targets = [
+    ...(state.engine === 'postgresql'
+      ? ['postgres', 'template1']
+      : state.engine === 'mysql'
+        ? ['mysql']
+        : []),
+    others[0]?.database ?? required(state.image, 'image'),
+  ];
+  const login = loginOf(credentials, 'admin');
+  for (const target of targets) {
+    if ((await attempt(engine, target, login)) === null)
+      problems.push(`the tenant's admin login opened ${target}`);
+  }
+  return problems;
+}
+
+async function attempt(engine: DatabaseEngine, database: string, login: Login): Promise<string | null> {
+  try {
+    const session = await engine.openSession(database, login);
+    try {
+      await session.query('SELECT 1 AS ok');
+    } finally {
+      await session.close();
+    }
+    return null;
+  } catch (error) {
+    return errorMessage(error);
+  }
+}
+
+function loginOf(credentials: CloneCredentials, role: AppRole): Login {
+  const login = credentials.roles[role];
+  if (!login) throw new ValidationError(`credentials have no ${role} login`);
+  return login;
+}
+
+function endpointFields(e: Endpoint): { host?: string; port?: number } {
+  return e.host ? { host: e.host, port: e.port } : {};
+}
+
+function describeEndpoint(e: Endpoint): string {
+  return e.path ? `sqlite:${e.path}` : `${e.host}:${e.port}/${e.database}`;
+}
+
+/** `Error: message`, from a Catch's `{ Error, Cause }`; AWS wraps Lambda causes in JSON. */
+export function describeError(error: CloneWorkflowState['error']): string {
+  if (!error) return 'unknown error';
+  let message = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(message) as { errorMessage?: string };
+    if (parsed.errorMessage) message = parsed.errorMessage;
+  } catch {
+    // a plain message (the local runner)
+  }
+  return `${error.Error}: ${message}`.slice(0, 1000);
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined) throw new ValidationError(`workflow state lacks ${field}`, field);
+  return value;
+}
+
+async function fault(
+  deps: CloneWorkflowDeps,
+  step: string,
+  when: 'before' | 'after',
+  state: CloneWorkflowState,
+) {
+  await deps.faults?.(step, when, state);
+}

@@ -1,0 +1,49 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { type CloneWorkflowDeps, runCloneStep } from '../core/workflow/clone-workflow.js';
+import { runDeprovisionStep } from '../core/workflow/deprovision-workflow.js';
+import { awsDeps } from './aws-deps.js';
+
+const logger = new Logger({ serviceName: 'clonefactory-workflow' });
+
+type DepsProvider = () => Promise<CloneWorkflowDeps>;
+
+/**
+ * One Lambda handler per state: parse, call the core step, return the next state. The local
+ * runner calls this same function with local dependencies. Only ids are logged.
+ */
+export function stepHandler(
+  name: string,
+  deps: DepsProvider = awsDeps,
+  workflow: 'clone' | 'deprovision' = 'clone',
+  parentLogger: Logger = logger,
+) {
+  return async (event: unknown): Promise<unknown> => {
+    const ids =
+      event && typeof event === 'object' ? (event as { tenantId?: unknown; cloneId?: unknown }) : {};
+    const log = parentLogger.createChild({
+      persistentKeys: { step: name, tenantId: ids.tenantId, cloneId: ids.cloneId },
+    });
+    try {
+      const result =
+        workflow === 'clone'
+          ? await runCloneStep(name, event, await deps())
+          : await runDeprovisionStep(name, event, await deps());
+      log.info('step succeeded');
+      return result;
+    } catch (error) {
+      log.warn('step failed', { errorName: (error as Error).name, errorMessage: (error as Error).message });
+      throw error;
+    }
+  };
+}
+
+export const selectTemplate = stepHandler('Select template');
+export const createDatabase = stepHandler('Create database');
+export const applySchema = stepHandler('Apply schema');
+export const populateData = stepHandler('Populate data');
+export const configureSecurity = stepHandler('Configure security');
+export const verifyAndRegister = stepHandler('Verify and register');
+export const rollBackClone = stepHandler('Roll back clone');
+export const beginDeletion = stepHandler('Begin deletion', awsDeps, 'deprovision');
+export const removeClone = stepHandler('Remove clone', awsDeps, 'deprovision');
+export const markDeleted = stepHandler('Mark deleted', awsDeps, 'deprovision');

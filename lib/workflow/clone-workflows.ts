@@ -1,0 +1,217 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import {
+  Chain,
+  DefinitionBody,
+  Fail,
+  JitterType,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  type TaskStateBase,
+  Timeout,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { StepFunction } from './step-function.js';
+
+/** Errors worth retrying: our transient ones and Lambda's own service errors. */
+export const RETRYABLE_ERRORS = [
+  'TransientError',
+  'EngineUnavailableError',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
+];
+
+/** Errors of `Select template` that mean this execution created nothing, so there is nothing to roll back. */
+export const NOTHING_TO_ROLL_BACK = [
+  'TenantStateConflictError',
+  'TenantNotFoundError',
+  'ValidationError',
+  'InvalidIdentifierError',
+];
+
+export interface CloneWorkflowsProps {
+  readonly clonesTable: ITableV2;
+  /** Prefix of every physical name and of the clone secrets. */
+  readonly namespace: string;
+  /** Admin secrets of the shared servers, by engine. */
+  readonly adminSecrets?: { readonly postgresql?: ISecret; readonly mysql?: ISecret };
+}
+
+/**
+ * The clone workflow (six steps, rollback) and the deprovision workflow, both Standard state
+ * machines over one Lambda per state. The local runner executes the ASL these synthesize.
+ */
+export class CloneWorkflows extends Construct {
+  readonly cloneStateMachine: StateMachine;
+  readonly deprovisionStateMachine: StateMachine;
+  readonly functions: IFunction[] = [];
+
+  constructor(scope: Construct, id: string, props: CloneWorkflowsProps) {
+    super(scope, id);
+    const environment: Record<string, string> = {
+      CLONES_TABLE: props.clonesTable.tableName,
+      NAMESPACE: props.namespace,
+      POWERTOOLS_SERVICE_NAME: 'clonefactory-workflow',
+      ...(props.adminSecrets?.postgresql
+        ? { PG_ADMIN_SECRET_ARN: props.adminSecrets.postgresql.secretArn }
+        : {}),
+      ...(props.adminSecrets?.mysql ? { MYSQL_ADMIN_SECRET_ARN: props.adminSecrets.mysql.secretArn } : {}),
+    };
+    const cloneSecretArn = Stack.of(this).formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${props.namespace}/clones/*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    const task = (stateName: string, handler: string) => {
+      const fn = new StepFunction(this, handler, { handler, environment });
+      props.clonesTable.grantReadWriteData(fn);
+      Grant.addToPrincipal({
+        grantee: fn,
+        actions: [
+          'secretsmanager:CreateSecret',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:DescribeSecret',
+          'secretsmanager:DeleteSecret',
+          'secretsmanager:TagResource',
+        ],
+        resourceArns: [cloneSecretArn],
+      });
+      props.adminSecrets?.postgresql?.grantRead(fn);
+      props.adminSecrets?.mysql?.grantRead(fn);
+      NagSuppressions.addResourceSuppressions(
+        fn,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              'Clone secrets are created at run time, one per clone, under the namespace prefix; the policy is scoped to that prefix.',
+            appliesTo: [
+              {
+                regex: `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:${props.namespace}\\/clones\\/\\*$/g`,
+              },
+            ],
+          },
+          {
+            id: 'AwsSolutions-IAM5',
+            reason: "grantReadWriteData covers the table's own indexes (by-state).",
+            appliesTo: [{ regex: '/^Resource::<.*\\.Arn>\\/index\\/\\*$/g' }],
+          },
+        ],
+        true,
+      );
+      this.functions.push(fn);
+      const invoke = new LambdaInvoke(this, stateName, {
+        stateName,
+        lambdaFunction: fn,
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+        taskTimeout: Timeout.duration(Duration.minutes(5)),
+      });
+      invoke.addRetry({
+        errors: RETRYABLE_ERRORS,
+        interval: Duration.seconds(2),
+        backoffRate: 2,
+        maxAttempts: 4,
+        maxDelay: Duration.seconds(30),
+        jitterStrategy: JitterType.FULL,
+      });
+      return invoke;
+    };
+
+    // Clone workflow
+    const cloneFailed = new Fail(this, 'Clone failed', {
+      stateName: 'Clone failed',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    });
+    const rollback = task('Roll back clone', 'rollBackClone').next(cloneFailed);
+    const steps: [string, string][] = [
+      ['Select template', 'selectTemplate'],
+      ['Create database', 'createDatabase'],
+      ['Apply schema', 'applySchema'],
+      ['Populate data', 'populateData'],
+      ['Configure security', 'configureSecurity'],
+      ['Verify and register', 'verifyAndRegister'],
+    ];
+    const tasks: TaskStateBase[] = steps.map(([name, handler]) => task(name, handler));
+    const [first] = tasks as [TaskStateBase, ...TaskStateBase[]];
+    first.addCatch(
+      new Fail(this, 'Clone refused', {
+        stateName: 'Clone refused',
+        errorPath: '$.error.Error',
+        causePath: '$.error.Cause',
+      }),
+      {
+        errors: NOTHING_TO_ROLL_BACK,
+        resultPath: '$.error',
+      },
+    );
+    for (const t of tasks) t.addCatch(rollback, { resultPath: '$.error' });
+    tasks.slice(1).reduce((chain, t) => chain.next(t), Chain.start(first));
+    this.cloneStateMachine = this.stateMachine('CloneStateMachine', first);
+
+    // Deprovision workflow
+    const deletionFailed = new Fail(this, 'Deletion failed', {
+      stateName: 'Deletion failed',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    });
+    const deprovision: TaskStateBase[] = [
+      task('Begin deletion', 'beginDeletion'),
+      task('Remove clone', 'removeClone'),
+      task('Mark deleted', 'markDeleted'),
+    ];
+    for (const t of deprovision) t.addCatch(deletionFailed, { resultPath: '$.error' });
+    deprovision.slice(1).reduce((chain, t) => chain.next(t), Chain.start(deprovision[0] as TaskStateBase));
+    this.deprovisionStateMachine = this.stateMachine(
+      'DeprovisionStateMachine',
+      deprovision[0] as TaskStateBase,
+    );
+  }
+
+  private stateMachine(id: string, start: TaskStateBase): StateMachine {
+    const logs = new LogGroup(this, `${id}Logs`, {
+      retention: RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const machine = new StateMachine(this, id, {
+      definitionBody: DefinitionBody.fromChainable(start),
+      stateMachineType: StateMachineType.STANDARD,
+      timeout: Duration.hours(1),
+      tracingEnabled: true,
+      // The workflow state holds ids only (a strict schema enforces it), so execution data may be logged.
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
+    });
+    NagSuppressions.addResourceSuppressions(
+      machine,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "Step Functions may invoke any version of its own step functions (`<fn>:*`); the functions are this construct's only.",
+          appliesTo: [{ regex: '/^Resource::<.*\\.Arn>:\\*$/g' }],
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'X-Ray and CloudWatch Logs delivery actions do not support resource-level permissions.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
+    return machine;
+  }
+}

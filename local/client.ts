@@ -1,0 +1,166 @@
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
+import type { TenantRequestResult } from '../functions/core/tenant-service.js';
+import type { CloneRecord } from '../functions/core/tenants.js';
+import { LocalControlPlane } from './control-plane.js';
+import { LocalEnvironment } from './environment.js';
+import type { ExecutionRecord } from './workflow-runner.js';
+
+/** What the CLI asks of the control plane, whether it runs in this process or behind `npm start`. */
+export interface ControlPlaneClient {
+  readonly mode: 'in-process' | 'server';
+  createTenant(request: unknown): Promise<TenantRequestResult>;
+  listTenants(): Promise<CloneRecord[]>;
+  getTenant(tenantId: string): Promise<CloneRecord>;
+  deleteTenant(tenantId: string): Promise<TenantRequestResult>;
+  execution(name: string): Promise<ExecutionRecord | null>;
+  /** Resolves when the execution has stopped. */
+  waitForExecution(name: string): Promise<ExecutionRecord>;
+  close(): Promise<void>;
+}
+
+/** Written by `clonectl serve` while it owns the state directory. */
+export interface OwnerFile {
+  readonly pid: number;
+  readonly url: string;
+  readonly startedAt: string;
+}
+
+export const ownerFilePath = (home: string) => join(home, 'control-plane.json');
+
+export async function writeOwnerFile(home: string, owner: OwnerFile): Promise<void> {
+  await writeFile(ownerFilePath(home), JSON.stringify(owner), { mode: 0o600 });
+}
+
+export async function removeOwnerFile(home: string): Promise<void> {
+  await rm(ownerFilePath(home), { force: true });
+}
+
+/**
+ * Connects the CLI to the control plane of the state directory: over HTTP when `clonectl serve`
+ * owns it (its owner file names a live process), else by starting one in this process. The
+ * registry's LevelDB lock makes sure the two never share the files.
+ */
+export async function connectControlPlane(
+  env: LocalEnvironment = new LocalEnvironment(),
+): Promise<ControlPlaneClient> {
+  const owner = await readOwner(env.home);
+  if (owner) return new HttpControlPlaneClient(owner.url, env);
+  return InProcessControlPlaneClient.start(env);
+}
+
+async function readOwner(home: string): Promise<OwnerFile | null> {
+  const file = ownerFilePath(home);
+  if (!existsSync(file)) return null;
+  try {
+    const owner = JSON.parse(await readFile(file, 'utf8')) as OwnerFile;
+    process.kill(owner.pid, 0);
+    return owner;
+  } catch {
+    return null;
+  }
+}
+
+class InProcessControlPlaneClient implements ControlPlaneClient {
+  readonly mode = 'in-process' as const;
+  private constructor(
+    private readonly plane: LocalControlPlane,
+    private readonly env: LocalEnvironment,
+  ) {}
+
+  static async start(env: LocalEnvironment): Promise<InProcessControlPlaneClient> {
+    return new InProcessControlPlaneClient(await LocalControlPlane.start({ env }), env);
+  }
+
+  createTenant(request: unknown) {
+    return this.plane.tenants.create(request);
+  }
+  listTenants() {
+    return this.plane.tenants.list();
+  }
+  getTenant(tenantId: string) {
+    return this.plane.tenants.get(tenantId);
+  }
+  deleteTenant(tenantId: string) {
+    return this.plane.tenants.delete(tenantId);
+  }
+  execution(name: string) {
+    return this.plane.runner.describe(name);
+  }
+  waitForExecution(name: string) {
+    return this.plane.runner.wait(name);
+  }
+  async close() {
+    await this.plane.close();
+    await this.env.close();
+  }
+}
+
+/** An error answered by the control plane server: its name, message and HTTP status. */
+export class ControlPlaneError extends CloneFactoryError {
+  constructor(
+    readonly status: number,
+    name: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+class HttpControlPlaneClient implements ControlPlaneClient {
+  readonly mode = 'server' as const;
+  constructor(
+    private readonly url: string,
+    private readonly env: LocalEnvironment,
+  ) {}
+
+  createTenant(request: unknown) {
+    return this.call<TenantRequestResult>('POST', '/tenants', request);
+  }
+  async listTenants() {
+    return (await this.call<{ tenants: CloneRecord[] }>('GET', '/tenants')).tenants;
+  }
+  getTenant(tenantId: string) {
+    return this.call<CloneRecord>('GET', `/tenants/${encodeURIComponent(tenantId)}`);
+  }
+  deleteTenant(tenantId: string) {
+    return this.call<TenantRequestResult>('DELETE', `/tenants/${encodeURIComponent(tenantId)}`);
+  }
+  async execution(name: string) {
+    try {
+      return await this.call<ExecutionRecord>('GET', `/executions/${encodeURIComponent(name)}`);
+    } catch (error) {
+      if (error instanceof ControlPlaneError && error.status === 404) return null;
+      throw error;
+    }
+  }
+  async waitForExecution(name: string) {
+    for (;;) {
+      const e = await this.execution(name);
+      if (e && e.status !== 'RUNNING') return e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  async close() {
+    await this.env.close();
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.url), {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (cause) {
+      throw new EngineUnavailableError('control plane', `${this.url} does not answer`, { cause });
+    }
+    const json = (await res.json()) as { error?: string; message?: string };
+    if (res.ok) return json as T;
+    throw new ControlPlaneError(res.status, json.error ?? 'Error', json.message ?? `HTTP ${res.status}`);
+  }
+}

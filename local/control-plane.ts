@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbCloneRegistry } from '../functions/adapters/registry/dynamodb-registry.js';
+import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store.js';
+import type { EngineName } from '../functions/core/engine.js';
+import { ValidationError } from '../functions/core/errors.js';
+import { TemplateCatalog } from '../functions/core/templates.js';
+import { TenantService } from '../functions/core/tenant-service.js';
+import type { Placement } from '../functions/core/tenants.js';
+import {
+  CLONE_STEPS,
+  type CloneWorkflowDeps,
+  ROLLBACK_STEP,
+} from '../functions/core/workflow/clone-workflow.js';
+import { DEPROVISION_STEPS } from '../functions/core/workflow/deprovision-workflow.js';
+import { stepHandler } from '../functions/handlers/workflow-steps.js';
+import type { LocalEnvironment } from './environment.js';
+import { LOCAL_TABLES, LocalRegistryServer } from './registry-server.js';
+import { synthesizeWorkflowDefinitions } from './workflow-definitions.js';
+import { LocalWorkflowRunner, type TaskHandler } from './workflow-runner.js';
+
+export interface LocalControlPlaneOptions {
+  readonly env: LocalEnvironment;
+  /** Prefix of physical names (default `cf`). */
+  readonly namespace?: string;
+  /** Injected failures, for tests and the chaos harness. */
+  readonly faults?: CloneWorkflowDeps['faults'];
+  readonly retryIntervalMs?: number;
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * The whole control plane on one machine: dynalite for the registry, 0600 files for secrets,
+ * the engines of {@link LocalEnvironment}, and the synthesized state machines run by
+ * aws-local-stepfunctions with the Lambda handlers. One process owns a state directory.
+ */
+export class LocalControlPlane {
+  private constructor(
+    readonly env: LocalEnvironment,
+    readonly registryServer: LocalRegistryServer,
+    readonly deps: CloneWorkflowDeps,
+    readonly runner: LocalWorkflowRunner,
+    readonly tenants: TenantService,
+  ) {}
+
+  static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
+    const { env } = options;
+    const catalog = await TemplateCatalog.load();
+    const registryServer = await LocalRegistryServer.start(join(env.home, 'registry'));
+    try {
+      const registry = new DynamoDbCloneRegistry({
+        tableName: LOCAL_TABLES.clones,
+        client: registryServer.client,
+      });
+      const deps: CloneWorkflowDeps = {
+        registry,
+        secrets: new FileSecretStore(join(env.home, 'secrets')),
+        catalog,
+        namespace: options.namespace ?? 'cf',
+        faults: options.faults,
+        async engineFor(engine: EngineName, placement: Placement) {
+          if (placement !== 'shared')
+            throw new ValidationError(`placement ${placement} is not available locally yet`, 'placement');
+          return env.engine(engine);
+        },
+      };
+      // The handlers log as they do in Lambda; locally only warnings and errors, unless asked.
+      const logger = new Logger({
+        serviceName: 'clonefactory-workflow',
+        logLevel: (process.env.CLONEFACTORY_LOG_LEVEL ?? 'WARN') as 'WARN',
+      });
+      const handlers = (names: readonly string[], workflow: 'clone' | 'deprovision') =>
+        Object.fromEntries(
+          names.map((n) => [n, stepHandler(n, async () => deps, workflow, logger) as TaskHandler]),
+        );
+      const runner = new LocalWorkflowRunner({
+        definitions: synthesizeWorkflowDefinitions(deps.namespace),
+        handlers: {
+          clone: handlers([...CLONE_STEPS, ROLLBACK_STEP], 'clone'),
+          deprovision: handlers(DEPROVISION_STEPS, 'deprovision'),
+        },
+        historyDir: join(env.home, 'executions'),
+        retryIntervalMs: options.retryIntervalMs,
+      });
+      const tenants = new TenantService({ registry, catalog, workflows: runner });
+      const plane = new LocalControlPlane(env, registryServer, deps, runner, tenants);
+      for (const interrupted of await runner.interrupted()) {
+        options.log?.(`resuming interrupted execution ${interrupted.name}`);
+        await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);
+      }
+      return plane;
+    } catch (error) {
+      await registryServer.close();
+      throw error;
+    }
+  }
+
+  /** Waits for running executions, then stops the registry. Engines belong to the environment. */
+  async close(): Promise<void> {
+    await this.runner.drain();
+    await this.registryServer.close();
+  }
+}

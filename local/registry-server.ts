@@ -1,0 +1,100 @@
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import {
+  CLONES_TABLE,
+  type TableSchema,
+  USER_MAPPINGS_TABLE,
+} from '../functions/adapters/registry/table-schemas.js';
+import { EngineUnavailableError, errorMessage } from '../functions/core/errors.js';
+
+export const LOCAL_TABLES = {
+  clones: 'clonefactory-clones',
+  userMappings: 'clonefactory-user-mappings',
+} as const;
+
+/**
+ * dynalite (DynamoDB's wire protocol on LevelDB) persisted under the state directory, on a
+ * loopback port, with the same tables and key schemas as the CDK stack. LevelDB takes a lock
+ * on its directory: one process owns a state directory at a time.
+ */
+export class LocalRegistryServer {
+  private constructor(
+    private readonly server: Server,
+    readonly endpoint: string,
+    readonly client: DynamoDBClient,
+  ) {}
+
+  static async start(dir: string): Promise<LocalRegistryServer> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new DynamoDBClient({
+      endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 3,
+    });
+    const registry = new LocalRegistryServer(server, endpoint, client);
+    try {
+      await registry.ensureTable(LOCAL_TABLES.clones, CLONES_TABLE);
+      await registry.ensureTable(LOCAL_TABLES.userMappings, USER_MAPPINGS_TABLE);
+    } catch (error) {
+      await registry.close();
+      const message = errorMessage(error);
+      throw new EngineUnavailableError(
+        'registry',
+        /lock/i.test(message) ? `${dir} is in use by another Clone Factory process (${message})` : message,
+        { cause: error },
+      );
+    }
+    return registry;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async ensureTable(name: string, schema: TableSchema): Promise<void> {
+    try {
+      await this.client.send(new DescribeTableCommand({ TableName: name }));
+      return;
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+    const attributes = new Set([schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])]);
+    for (const i of schema.indexes) {
+      attributes.add(i.partitionKey);
+      if (i.sortKey) attributes.add(i.sortKey);
+    }
+    const key = (pk: string, sk?: string) => [
+      { AttributeName: pk, KeyType: 'HASH' as const },
+      ...(sk ? [{ AttributeName: sk, KeyType: 'RANGE' as const }] : []),
+    ];
+    await this.client.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [...attributes].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
+        KeySchema: key(schema.partitionKey, schema.sortKey),
+        GlobalSecondaryIndexes: schema.indexes.map((i) => ({
+          IndexName: i.name,
+          KeySchema: key(i.partitionKey, i.sortKey),
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      }),
+    );
+  }
+}

@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { errorMessage, ValidationError } from '../functions/core/errors.js';
+import type { WorkflowKind, WorkflowStarter } from '../functions/core/tenant-service.js';
+import type { CloneWorkflowState } from '../functions/core/workflow/clone-workflow.js';
+import type { DeprovisionState } from '../functions/core/workflow/deprovision-workflow.js';
+import type { AslDefinition, WorkflowDefinitions } from './workflow-definitions.js';
+
+// aws-local-stepfunctions 3.x calls Promise.withResolvers (Node 22+); Node 20 lacks it.
+if (!('withResolvers' in Promise)) {
+  Object.defineProperty(Promise, 'withResolvers', {
+    value<T>() {
+      let resolve!: (v: T) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    },
+  });
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+/** One event of an execution's history, with the same state names as on AWS. */
+export interface HistoryEvent {
+  readonly type: string;
+  readonly timestamp: string;
+  readonly state?: string;
+  readonly input?: unknown;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly attempt?: number;
+}
+
+export interface ExecutionRecord {
+  readonly name: string;
+  readonly stateMachine: WorkflowKind;
+  readonly status: ExecutionStatus;
+  readonly startedAt: string;
+  readonly stoppedAt?: string;
+  readonly input: unknown;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly events: readonly HistoryEvent[];
+}
+
+/** A Task state's local implementation: the same handler function the Lambda runs. */
+export type TaskHandler = (input: unknown) => Promise<unknown>;
+
+export interface LocalWorkflowRunnerOptions {
+  readonly definitions: WorkflowDefinitions;
+  readonly handlers: Readonly<Record<WorkflowKind, Readonly<Record<string, TaskHandler>>>>;
+  /** Execution histories, one JSON file each. */
+  readonly historyDir: string;
+  /** Pause before a retry, instead of the definition's backoff (seconds) — local runs need not wait. */
+  readonly retryIntervalMs?: number;
+}
+
+const NAME = /^[A-Za-z0-9-_]{1,80}$/;
+
+/**
+ * Runs the synthesized state machines with aws-local-stepfunctions. Every Task state is
+ * overridden, by name, with the handler the Lambda would run. The execution name is the
+ * idempotency key, as on AWS. Histories persist under the state directory; an execution
+ * found RUNNING there from a process that died is resumed from its input (every step is
+ * idempotent).
+ */
+export class LocalWorkflowRunner implements WorkflowStarter {
+  private readonly machines: Record<WorkflowKind, StateMachine>;
+  private readonly running = new Map<string, Promise<ExecutionRecord>>();
+
+  constructor(private readonly options: LocalWorkflowRunnerOptions) {
+    this.machines = {
+      clone: new StateMachine(options.definitions.clone as never),
+      deprovision: new StateMachine(options.definitions.deprovision as never),
+    };
+    for (const kind of ['clone', 'deprovision'] as const) {
+      for (const [stateName, state] of Object.entries(options.definitions[kind].States)) {
+        if (state.Type === 'Task' && !options.handlers[kind][stateName])
+          throw new Error(`no local handler for Task state "${stateName}" of the ${kind} workflow`);
+      }
+    }
+  }
+
+  /** The definitions this runner executes (for the test that compares them with CDK's). */
+  get definitions(): WorkflowDefinitions {
+    return this.options.definitions;
+  }
+
+  async start(
+    kind: WorkflowKind,
+    name: string,
+    input: CloneWorkflowState | DeprovisionState,
+  ): Promise<{ started: boolean }> {
+    if (!NAME.test(name)) throw new ValidationError(`invalid execution name ${JSON.stringify(name)}`, 'name');
+    if (this.running.has(name)) return { started: false };
+    const previous = await this.describe(name);
+    if (previous && previous.status !== 'RUNNING') return { started: false };
+    this.running.set(name, this.execute(kind, name, input));
+    return { started: true };
+  }
+
+  /** Waits for an execution of this process; a finished one answers from its history. */
+  async wait(name: string): Promise<ExecutionRecord> {
+    const running = this.running.get(name);
+    if (running) return running;
+    const record = await this.describe(name);
+    if (!record) throw new ValidationError(`no execution named ${name}`, 'name');
+    return record;
+  }
+
+  /** Waits for every execution this process started. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  async describe(name: string): Promise<ExecutionRecord | null> {
+    if (!NAME.test(name)) throw new ValidationError(`invalid execution name ${JSON.stringify(name)}`, 'name');
+    try {
+      return JSON.parse(await readFile(this.file(name), 'utf8')) as ExecutionRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async list(): Promise<ExecutionRecord[]> {
+    let files: string[];
+    try {
+      files = (await readdir(this.options.historyDir)).filter((f) => f.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const records = await Promise.all(
+      files.map(async (f) => JSON.parse(await readFile(join(this.options.historyDir, f), 'utf8'))),
+    );
+    return (records as ExecutionRecord[]).sort((a, b) => (a.startedAt < b.startedAt ? -1 : 1));
+  }
+
+  /** Executions left RUNNING by a process that stopped; the control plane resumes them at start. */
+  async interrupted(): Promise<ExecutionRecord[]> {
+    return (await this.list()).filter((r) => r.status === 'RUNNING' && !this.running.has(r.name));
+  }
+
+  private file(name: string): string {
+    return join(this.options.historyDir, `${name}.json`);
+  }
+
+  private async execute(kind: WorkflowKind, name: string, input: unknown): Promise<ExecutionRecord> {
+    await mkdir(this.options.historyDir, { recursive: true, mode: 0o700 });
+    const previous = await this.describe(name);
+    const events: HistoryEvent[] = previous
+      ? [...previous.events, { type: 'ExecutionResumed', timestamp: new Date().toISOString() }]
+      : [];
+    let record: ExecutionRecord = {
+      name,
+      stateMachine: kind,
+      status: 'RUNNING',
+      startedAt: previous?.startedAt ?? new Date().toISOString(),
+      input,
+      events,
+    };
+    let saving = this.save(record);
+    const retryIntervalOverrides: Record<string, number> = {};
+    const definition: AslDefinition = this.options.definitions[kind];
+    for (const [stateName, state] of Object.entries(definition.States))
+      if (state.Retry) retryIntervalOverrides[stateName] = this.options.retryIntervalMs ?? 20;
+    const execution = this.machines[kind].run(input as never, {
+      overrides: { taskResourceLocalHandlers: this.options.handlers[kind] as never, retryIntervalOverrides },
+      context: { Execution: { Name: name, Id: `local:${kind}:${name}` } },
+    });
+    const collect = (async () => {
+      for await (const event of execution.eventLogs as AsyncIterable<Record<string, unknown>>) {
+        const e = toHistoryEvent(event);
+        if (e) {
+          events.push(e);
+          record = { ...record, events };
+          saving = saving.then(() => this.save(record));
+        }
+      }
+    })();
+    try {
+      const output = await execution.result;
+      await collect;
+      record = { ...record, status: 'SUCCEEDED', output, stoppedAt: new Date().toISOString(), events };
+    } catch (error) {
+      await collect.catch(() => {});
+      const failed = events.findLast((e) => e.type === 'ExecutionFailed');
+      record = {
+        ...record,
+        status: 'FAILED',
+        error: failed?.error ?? (error as Error).name,
+        cause: failed?.cause ?? errorMessage(error),
+        stoppedAt: new Date().toISOString(),
+        events,
+      };
+    } finally {
+      this.running.delete(name);
+    }
+    await saving;
+    await this.save(record);
+    return record;
+  }
+
+  private async save(record: ExecutionRecord): Promise<void> {
+    const file = this.file(record.name);
+    const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, JSON.stringify(record, null, 1), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+}
+
+function toHistoryEvent(event: Record<string, unknown>): HistoryEvent | null {
+  const state = event.state as { name?: string; input?: unknown; output?: unknown } | undefined;
+  const base = { type: String(event.type), timestamp: new Date(Number(event.timestamp)).toISOString() };
+  switch (event.type) {
+    case 'ExecutionStarted':
+      return { ...base, input: event.input };
+    case 'ExecutionSucceeded':
+      return { ...base, output: event.output };
+    case 'ExecutionFailed':
+      return { ...base, error: String(event.Error), cause: String(event.Cause ?? '') };
+    case 'StateEntered':
+      return { ...base, state: state?.name, input: state?.input };
+    case 'StateExited':
+      return { ...base, state: state?.name, output: state?.output };
+    case 'StateFailed':
+      return { ...base, state: state?.name, error: String(event.Error), cause: String(event.Cause ?? '') };
+    case 'StateRetried':
+      return {
+        ...base,
+        state: state?.name,
+        attempt: Number((event.retry as { attempt?: number })?.attempt ?? 0),
+      };
+    case 'StateCaught':
+      return { ...base, state: state?.name };
+    default:
+      return null;
+  }
+}
