@@ -1,21 +1,14 @@
-import { LocalControlPlane } from './local/control-plane.ts';
-import { LocalEnvironment } from './local/environment.ts';
+import { startTestPlane } from './test/support/control-plane.ts';
 
-const env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: '/tmp/cf-t3' } });
-const t0 = performance.now();
-const cp = await LocalControlPlane.start({ env, namespace: 'cfx', log: console.log });
-console.log('start', (performance.now() - t0).toFixed(0));
-for (const engine of ['sqlite', 'postgresql', 'mysql']) {
-  const t1 = performance.now();
-  const r = await cp.tenants.create({
-    tenantId: `demo-${engine.slice(0, 2)}`,
-    engine,
-    industry: 'technology',
-    version: 'v1.1',
-  });
-  const ex = await cp.runner.wait(r.executionName);
-  console.log(engine, ex.status, ex.error, ex.cause, (performance.now() - t1).toFixed(0), 'ms');
-  console.log(await cp.tenants.get(`demo-${engine.slice(0, 2)}`));
-}
-await cp.close();
-await env.close();
+const t = await startTestPlane();
+const ids = ['con-a', 'con-b', 'con-c', 'con-d', 'con-e'];
+const reqs = Array.from({ length: 20 }, (_, i) => ({
+  tenantId: ids[i % 5],
+  engine: (i % 5) % 2 ? 'postgresql' : 'sqlite',
+  industry: 'technology',
+  version: 'v1.1',
+}));
+const results = await Promise.all(reqs.map((r) => t.plane.tenants.create(r)));
+const ex = await Promise.all(results.map((r) => t.plane.runner.wait(r.executionName)));
+for (const e of ex) if (e.status !== 'SUCCEEDED') console.log(e.name, e.error, e.cause);
+await t.close();

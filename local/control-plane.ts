@@ -16,7 +16,7 @@ import { DEPROVISION_STEPS } from '../functions/core/workflow/deprovision-workfl
 import { stepHandler } from '../functions/handlers/workflow-steps.js';
 import type { LocalEnvironment } from './environment.js';
 import { LOCAL_TABLES, LocalRegistryServer } from './registry-server.js';
-import { synthesizeWorkflowDefinitions } from './workflow-definitions.js';
+import { loadWorkflowDefinitions } from './workflow-definitions.js';
 import { LocalWorkflowRunner, type TaskHandler } from './workflow-runner.js';
 
 export interface LocalControlPlaneOptions {
@@ -74,7 +74,7 @@ export class LocalControlPlane {
           names.map((n) => [n, stepHandler(n, async () => deps, workflow, logger) as TaskHandler]),
         );
       const runner = new LocalWorkflowRunner({
-        definitions: synthesizeWorkflowDefinitions(deps.namespace),
+        definitions: await loadWorkflowDefinitions(join(env.home, 'workflows'), deps.namespace),
         handlers: {
           clone: handlers([...CLONE_STEPS, ROLLBACK_STEP], 'clone'),
           deprovision: handlers(DEPROVISION_STEPS, 'deprovision'),

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -8,6 +9,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { acquirePidLock } from '../functions/adapters/pid-lock.js';
 import {
   CLONES_TABLE,
   type TableSchema,
@@ -22,23 +24,37 @@ export const LOCAL_TABLES = {
 
 /**
  * dynalite (DynamoDB's wire protocol on LevelDB) persisted under the state directory, on a
- * loopback port, with the same tables and key schemas as the CDK stack. LevelDB takes a lock
- * on its directory: one process owns a state directory at a time.
+ * loopback port, with the same tables and key schemas as the CDK stack. One process owns a
+ * state directory at a time (a pid lock file).
  */
 export class LocalRegistryServer {
   private constructor(
     private readonly server: Server,
     readonly endpoint: string,
     readonly client: DynamoDBClient,
+    private readonly release: () => Promise<void>,
   ) {}
 
   static async start(dir: string): Promise<LocalRegistryServer> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+    // One process owns a state directory: dynalite's LevelDB would otherwise fail later, from a
+    // callback, with "Database is closed".
+    const release = await acquirePidLock(join(dir, 'clonefactory.lock'), {
+      describe: (pid) =>
+        `${dir} is in use by another Clone Factory process (pid ${pid}); stop it or use its API`,
+    }).catch((error: Error) => {
+      throw new EngineUnavailableError('registry', error.message, { cause: error });
     });
+    const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+    } catch (error) {
+      await release();
+      throw error;
+    }
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const client = new DynamoDBClient({
       endpoint,
@@ -46,18 +62,14 @@ export class LocalRegistryServer {
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 3,
     });
-    const registry = new LocalRegistryServer(server, endpoint, client);
+    const registry = new LocalRegistryServer(server, endpoint, client, release);
     try {
       await registry.ensureTable(LOCAL_TABLES.clones, CLONES_TABLE);
       await registry.ensureTable(LOCAL_TABLES.userMappings, USER_MAPPINGS_TABLE);
     } catch (error) {
       await registry.close();
       const message = errorMessage(error);
-      throw new EngineUnavailableError(
-        'registry',
-        /lock/i.test(message) ? `${dir} is in use by another Clone Factory process (${message})` : message,
-        { cause: error },
-      );
+      throw new EngineUnavailableError('registry', message, { cause: error });
     }
     return registry;
   }
@@ -65,6 +77,7 @@ export class LocalRegistryServer {
   async close(): Promise<void> {
     this.client.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.release();
   }
 
   private async ensureTable(name: string, schema: TableSchema): Promise<void> {

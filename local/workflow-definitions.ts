@@ -1,5 +1,7 @@
-import { App } from 'aws-cdk-lib';
-import { CloneFactoryStack } from '../lib/clone-factory-stack.js';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** An Amazon States Language definition as JSON. */
 export interface AslDefinition {
@@ -12,35 +14,6 @@ export interface AslDefinition {
 export interface WorkflowDefinitions {
   readonly clone: AslDefinition;
   readonly deprovision: AslDefinition;
-}
-
-const PATHS = {
-  clone: 'CloneFactory/Workflows/CloneStateMachine/Resource',
-  deprovision: 'CloneFactory/Workflows/DeprovisionStateMachine/Resource',
-} as const;
-
-/**
- * Synthesizes the CDK app's stack (bundling skipped: only the definitions are needed) and
- * returns the state machine definitions exactly as CloudFormation would receive them, with
- * Lambda ARNs resolved to placeholders. There is no second, hand-written copy of the flow.
- */
-export function synthesizeWorkflowDefinitions(namespace = 'cf'): WorkflowDefinitions {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], 'aws:cdk:enable-path-metadata': true } });
-  new CloneFactoryStack(app, 'CloneFactory', { namespace });
-  const template = app.synth().getStackByName('CloneFactory').template as {
-    Resources: Record<
-      string,
-      { Type: string; Metadata?: Record<string, string>; Properties: { DefinitionString: unknown } }
-    >;
-  };
-  const find = (path: string): AslDefinition => {
-    const resource = Object.values(template.Resources).find(
-      (r) => r.Type === 'AWS::StepFunctions::StateMachine' && r.Metadata?.['aws:cdk:path'] === path,
-    );
-    if (!resource) throw new Error(`state machine ${path} not found in the synthesized stack`);
-    return JSON.parse(resolveIntrinsics(resource.Properties.DefinitionString)) as AslDefinition;
-  };
-  return { clone: find(PATHS.clone), deprovision: find(PATHS.deprovision) };
 }
 
 /** Resolves the Fn::Join / Fn::GetAtt / Ref that CDK leaves in a definition string. */
@@ -64,4 +37,50 @@ export function resolveIntrinsics(value: unknown): string {
             : String(v.Ref);
   }
   throw new Error(`cannot resolve ${JSON.stringify(value)} in a state machine definition`);
+}
+
+const LIB_DIR = fileURLToPath(new URL('../lib/', import.meta.url));
+
+/**
+ * The synthesized definitions, cached in `cacheDir` under a key made of every file in lib/,
+ * the aws-cdk-lib version and the namespace: any change to the CDK code synthesizes again.
+ * Synthesis takes seconds; the CLI should not pay that on every command.
+ */
+export async function loadWorkflowDefinitions(
+  cacheDir: string,
+  namespace = 'cf',
+): Promise<WorkflowDefinitions> {
+  const key = await definitionsKey(namespace);
+  const file = join(cacheDir, `definitions-${key.slice(0, 16)}.json`);
+  try {
+    const cached = JSON.parse(await readFile(file, 'utf8')) as {
+      key: string;
+      definitions: WorkflowDefinitions;
+    };
+    if (cached.key === key) return cached.definitions;
+  } catch {
+    // absent or unreadable: synthesize
+  }
+  // Loaded only on a cache miss: aws-cdk-lib takes a second to import.
+  const { synthesizeWorkflowDefinitions } = await import('./synthesize-workflows.js');
+  const definitions = synthesizeWorkflowDefinitions(namespace);
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify({ key, definitions }));
+  await rename(tmp, file);
+  return definitions;
+}
+
+async function definitionsKey(namespace: string): Promise<string> {
+  const hash = createHash('sha256').update(namespace);
+  const { version } = JSON.parse(
+    await readFile(
+      fileURLToPath(new URL('../node_modules/aws-cdk-lib/package.json', import.meta.url)),
+      'utf8',
+    ),
+  ) as { version: string };
+  hash.update(version);
+  const files = (await readdir(LIB_DIR, { recursive: true })).filter((f) => f.endsWith('.ts')).sort();
+  for (const f of files) hash.update(f).update(await readFile(join(LIB_DIR, f)));
+  return hash.digest('hex');
 }

@@ -76,9 +76,11 @@ export class LocalWorkflowRunner implements WorkflowStarter {
   private readonly running = new Map<string, Promise<ExecutionRecord>>();
 
   constructor(private readonly options: LocalWorkflowRunnerOptions) {
+    // The library annotates the definition it is given (QueryLanguage): give it a copy, so
+    // that `definitions` stays byte-for-byte what CDK synthesized.
     this.machines = {
-      clone: new StateMachine(options.definitions.clone as never),
-      deprovision: new StateMachine(options.definitions.deprovision as never),
+      clone: new StateMachine(structuredClone(options.definitions.clone) as never),
+      deprovision: new StateMachine(structuredClone(options.definitions.deprovision) as never),
     };
     for (const kind of ['clone', 'deprovision'] as const) {
       for (const [stateName, state] of Object.entries(options.definitions[kind].States)) {

@@ -84,6 +84,12 @@ export interface DatabaseEngine {
   endpoint(database: string): Endpoint;
   /** Opens a session on `database` as a tenant login. Throws when the login is refused. */
   openSession(database: string, login: Login): Promise<SqlSession>;
+  /**
+   * Runs `fn` holding an exclusive lock named `name` (a database-name-like word) across every
+   * process that uses this server: a PostgreSQL advisory lock, MySQL GET_LOCK, a pid file for
+   * SQLite. Root image builds use it so that racing builders wait instead of colliding.
+   */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Closes pools and handles. */
   close(): Promise<void>;
 }

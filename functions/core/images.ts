@@ -83,13 +83,21 @@ export class RootImageManager {
     const started = performance.now();
     const template = await this.catalog.resolve(this.engine.engine, version, industry);
     const name = this.imageName(version, industry);
-    const current = await this.describe(version, industry);
-    if (current && current.checksum === template.checksum && !options.force) {
-      return { ...current, action: 'reused', durationMs: performance.now() - started };
-    }
-    await this.dropStaleBuilds();
-    const info = await this.build(template, name);
-    return { ...info, action: 'built', durationMs: performance.now() - started };
+    const reuse = async () => {
+      const current = await this.describe(version, industry);
+      return current && current.checksum === template.checksum ? current : null;
+    };
+    // The common case needs no lock: the image is there and current.
+    const current = options.force ? null : await reuse();
+    if (current) return { ...current, action: 'reused', durationMs: performance.now() - started };
+    // Builders of one image take turns; whoever comes second finds it built.
+    return this.engine.withLock(name, async () => {
+      const built = options.force ? null : await reuse();
+      if (built) return { ...built, action: 'reused' as const, durationMs: performance.now() - started };
+      await this.dropStaleBuilds();
+      const info = await this.build(template, name);
+      return { ...info, action: 'built' as const, durationMs: performance.now() - started };
+    });
   }
 
   /** Clones the image (building it first when needed) into `target`, with the target's marker. */

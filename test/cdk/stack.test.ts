@@ -3,18 +3,30 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { CloneFactoryStack } from '../../lib/clone-factory-stack.js';
+import { RETRYABLE_ERRORS } from '../../lib/workflow/clone-workflows.js';
+import { resolveIntrinsics } from '../../local/workflow-definitions.js';
+
+const PG_SECRET = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared-pg-admin-AbCdEf';
 
 function synth(): { stack: Stack; template: Template } {
   // Bundling is skipped: these tests read the template, not the Lambda code.
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new CloneFactoryStack(app, 'Test');
+  const stack = new CloneFactoryStack(app, 'Test', { pgAdminSecretArn: PG_SECRET });
   Aspects.of(app).add(new AwsSolutionsChecks());
   return { stack, template: Template.fromStack(stack) };
 }
 
+const { stack, template } = synth();
+
+function definition(pathPart: string): { States: Record<string, Record<string, unknown>> } {
+  const machines = template.findResources('AWS::StepFunctions::StateMachine');
+  const [, resource] = Object.entries(machines).find(([id]) => id.includes(pathPart)) ?? [];
+  if (!resource) throw new Error(`no state machine ${pathPart}`);
+  return JSON.parse(resolveIntrinsics(resource.Properties.DefinitionString));
+}
+
 describe('CloneFactoryStack', () => {
   it('keeps the clone registry keyed by tenant, with PITR, and retained', () => {
-    const { template } = synth();
     template.hasResource('AWS::DynamoDB::GlobalTable', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({
@@ -31,7 +43,6 @@ describe('CloneFactoryStack', () => {
   });
 
   it('keys user mappings by user, with email and tenant indexes', () => {
-    const { template } = synth();
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [{ AttributeName: 'userId', KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -41,11 +52,123 @@ describe('CloneFactoryStack', () => {
     });
   });
 
-  it('passes the cdk-nag AwsSolutions gate with no unsuppressed error', () => {
-    const { stack } = synth();
+  it('runs both workflows as Standard state machines with logging and tracing', () => {
+    const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(machines).toHaveLength(2);
+    for (const m of machines) {
+      expect(m.Properties.StateMachineType).toBe('STANDARD');
+      expect(m.Properties.TracingConfiguration).toEqual({ Enabled: true });
+      expect(m.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
+    }
+  });
+
+  it('has the six steps, named exactly, then rollback ending in a Fail state', () => {
+    const { States } = definition('CloneStateMachine');
+    expect(Object.keys(States)).toEqual([
+      'Select template',
+      'Create database',
+      'Apply schema',
+      'Populate data',
+      'Configure security',
+      'Verify and register',
+      'Roll back clone',
+      'Clone failed',
+      'Clone refused',
+    ]);
+    const order = [
+      'Select template',
+      'Create database',
+      'Apply schema',
+      'Populate data',
+      'Configure security',
+      'Verify and register',
+    ];
+    for (const [i, name] of order.slice(0, -1).entries()) expect(States[name]?.Next).toBe(order[i + 1]);
+    expect(States['Verify and register']?.End).toBe(true);
+    expect(States['Roll back clone']?.Next).toBe('Clone failed');
+    expect(States['Clone failed']).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
+    });
+  });
+
+  it('retries transient errors with backoff and jitter on every Task, and catches the rest', () => {
+    for (const name of ['CloneStateMachine', 'DeprovisionStateMachine']) {
+      const { States } = definition(name);
+      const tasks = Object.entries(States).filter(([, s]) => s.Type === 'Task');
+      expect(tasks.length).toBeGreaterThanOrEqual(3);
+      for (const [stateName, s] of tasks) {
+        expect(s.Retry, stateName).toEqual([
+          {
+            ErrorEquals: RETRYABLE_ERRORS,
+            IntervalSeconds: 2,
+            MaxAttempts: 4,
+            BackoffRate: 2,
+            MaxDelaySeconds: 30,
+            JitterStrategy: 'FULL',
+          },
+        ]);
+        if (stateName === 'Roll back clone') continue;
+        const catchers = s.Catch as { ErrorEquals: string[]; Next: string; ResultPath: string }[];
+        expect(catchers.at(-1), stateName).toEqual({
+          ErrorEquals: ['States.ALL'],
+          ResultPath: '$.error',
+          Next: name === 'CloneStateMachine' ? 'Roll back clone' : 'Deletion failed',
+        });
+      }
+    }
+  });
+
+  it('keeps secrets out of state: Lambda results are passed through whole, never reshaped from secret paths', () => {
+    const text = JSON.stringify([definition('CloneStateMachine'), definition('DeprovisionStateMachine')]);
+    expect(text).not.toMatch(/password|SecretString|secretsmanager/i);
+    for (const s of Object.values(definition('CloneStateMachine').States)) {
+      expect(s.Parameters).toBeUndefined();
+      expect(s.ResultSelector).toBeUndefined();
+    }
+  });
+
+  it('runs every step on nodejs22.x arm64 with ids, not secrets, in its environment', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(10);
+    for (const f of functions) {
+      expect(f.Properties.Runtime).toBe('nodejs22.x');
+      expect(f.Properties.Architectures).toEqual(['arm64']);
+      const env = f.Properties.Environment.Variables as Record<string, unknown>;
+      expect(Object.keys(env).sort()).toEqual(
+        [
+          'CLONES_TABLE',
+          'NAMESPACE',
+          'NODE_OPTIONS',
+          'PG_ADMIN_SECRET_ARN',
+          'POWERTOOLS_SERVICE_NAME',
+          'TEMPLATES_DIR',
+        ].sort(),
+      );
+      expect(env.PG_ADMIN_SECRET_ARN).toBe(PG_SECRET);
+    }
+  });
+
+  it('scopes secret permissions to the clone prefix and the configured admin secret', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const statements = policies.flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    const secretStatements = statements.filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('secretsmanager:')),
+    );
+    expect(secretStatements.length).toBeGreaterThan(0);
+    for (const s of secretStatements) {
+      const resource = JSON.stringify(s.Resource);
+      expect(resource === JSON.stringify(PG_SECRET) || resource.includes(':secret:cf/clones/*')).toBe(true);
+    }
+  });
+
+  it('passes the cdk-nag AwsSolutions gate with no unsuppressed error or warning', () => {
     const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
     expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
-    expect(warnings).toEqual([]);
+    expect(warnings.map((w) => `${w.id}: ${w.entry.data}`)).toEqual([]);
   });
 });

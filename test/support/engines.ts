@@ -8,9 +8,9 @@ import { LocalEnvironment } from '../../local/environment.js';
 /** Every test run's databases start with this, so leftovers of a crashed run can be found. */
 export const TEST_PREFIX = 'cft';
 
-/** A namespace of its own for one test file: `cft` + 6 hex digits. */
+/** A namespace of its own for one test file: `cft` + 4 hex digits (short enough for MySQL user names). */
 export function testNamespace(): string {
-  return `${TEST_PREFIX}${randomBytes(3).toString('hex')}`;
+  return `${TEST_PREFIX}${randomBytes(2).toString('hex')}`;
 }
 
 export function tempDir(label: string): string {

@@ -325,6 +325,20 @@ export class MysqlEngine implements DatabaseEngine {
     return { ...executor(conn), close: () => conn.end() };
   }
 
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    // A connection of its own: the lock lives as long as the connection.
+    const conn = await mysql.createConnection({ uri: this.options.url });
+    try {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 120) AS ok', [
+        `cf:${assertDatabaseName(name)}`,
+      ]);
+      if (Number(rows[0]?.ok) !== 1) throw new TransientError(`timed out waiting for lock ${name}`);
+      return await fn();
+    } finally {
+      await conn.end();
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -170,11 +170,13 @@ export class PostgresEngine implements DatabaseEngine {
     const marker = pg.escapeLiteral(JSON.stringify(assertMarker({ kind: 'role', cloneId: plan.cloneId })));
     const roles = [plan.ownerRole, ...plan.roles.map((r) => r.name)];
     await this.assertRolesOwned(roles, plan.cloneId);
-    const limits = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT';
-    await this.ensureRole(plan.ownerRole, `NOLOGIN ${limits}`);
+    const limits = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
+    // The owner inherits pg_database_owner's USAGE on schema public: foreign-key checks run
+    // as the owner of the referencing table, so without it every cascading DELETE fails.
+    await this.ensureRole(plan.ownerRole, `NOLOGIN INHERIT ${limits}`);
     await this.admin.query(`COMMENT ON ROLE ${q(plan.ownerRole)} IS ${marker}`);
     for (const role of plan.roles) {
-      const options = `LOGIN ${limits} CONNECTION LIMIT ${Math.trunc(plan.connectionLimit)} PASSWORD ${pg.escapeLiteral(scramSha256Verifier(role.password))}`;
+      const options = `LOGIN NOINHERIT ${limits} CONNECTION LIMIT ${Math.trunc(plan.connectionLimit)} PASSWORD ${pg.escapeLiteral(scramSha256Verifier(role.password))}`;
       await this.ensureRole(role.name, options);
       await this.admin.query(`COMMENT ON ROLE ${q(role.name)} IS ${marker}`);
     }
@@ -185,6 +187,7 @@ export class PostgresEngine implements DatabaseEngine {
     await this.admin.query(`GRANT CONNECT ON DATABASE ${q(plan.database)} TO ${logins}`);
     await this.transaction(plan.database, async (tx) => {
       await tx.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
+      await tx.query(`GRANT USAGE ON SCHEMA public TO ${q(plan.ownerRole)}`);
       await tx.query(`GRANT USAGE ON SCHEMA public TO ${logins}`);
       // Cloned tables belong to whoever built the image: hand them to the clone's owner.
       const tables = await tx.query<{ name: string }>(
@@ -254,6 +257,21 @@ export class PostgresEngine implements DatabaseEngine {
     client.on('error', () => {});
     await client.connect();
     return { ...executor(client), close: () => client.end() };
+  }
+
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    // A client of its own: waiting on a pool client could starve the pool that `fn` needs.
+    const client = new pg.Client({ connectionString: this.options.url, statement_timeout: 120_000 });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', [
+        `clonefactory:${assertDatabaseName(name)}`,
+      ]);
+      return await fn();
+    } finally {
+      await client.end();
+    }
   }
 
   async close(): Promise<void> {

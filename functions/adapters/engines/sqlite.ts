@@ -23,6 +23,7 @@ import {
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName, quoteSqliteIdentifier as qi } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
+import { acquirePidLock } from '../pid-lock.js';
 import { assertMarker, MARKER_TABLE, parseMarker } from './marker.js';
 
 export interface SqliteEngineOptions {
@@ -263,6 +264,18 @@ export class SqliteEngine implements DatabaseEngine {
     db.pragma('foreign_keys = ON');
     if (mode === 'ro') db.pragma('query_only = ON');
     return { ...executor(db), close: async () => void db.close() };
+  }
+
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    await this.ping();
+    const release = await acquirePidLock(join(this.options.dir, `.${assertDatabaseName(name)}.lock`), {
+      waitMs: 120_000,
+    });
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
   }
 
   async close(): Promise<void> {}

@@ -1,0 +1,177 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseEngine, EngineName, SqlSession } from '../../functions/core/engine.js';
+import type { CloneCredentials } from '../../functions/core/secrets.js';
+import type { CloneRecord } from '../../functions/core/tenants.js';
+import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+import { engineTitle, probeEngines } from '../support/engines.js';
+
+const { env, probes } = await probeEngines();
+afterAll(() => env.close());
+
+describe.each(Object.values(probes))('clone workflow', (probe) => {
+  describe.skipIf(!probe.engine)(engineTitle(probe), () => {
+    const engineName = probe.name as EngineName;
+    let t: TestPlane;
+    let engine: DatabaseEngine;
+    let a: CloneRecord;
+    let b: CloneRecord;
+    let credsA: CloneCredentials;
+    beforeAll(async () => {
+      t = await startTestPlane();
+      engine = await t.plane.env.engine(engineName);
+      const [ea, eb] = await Promise.all([
+        t.create({ tenantId: 'acme-corp', engine: engineName, industry: 'finance', sampleSize: 15 }),
+        t.create({ tenantId: 'globex', engine: engineName, industry: 'healthcare', version: 'v1.0' }),
+      ]);
+      expect(ea.status).toBe('SUCCEEDED');
+      expect(eb.status).toBe('SUCCEEDED');
+      a = await t.plane.tenants.get('acme-corp');
+      b = await t.plane.tenants.get('globex');
+      credsA = JSON.parse((await t.plane.deps.secrets.get(a.secretId as string)) as string);
+    });
+    afterAll(() => t?.close());
+
+    const as = (role: 'admin' | 'user' | 'analyst', database = a.database as string) =>
+      engine.openSession(database, credsA.roles[role] as { username: string; password: string });
+
+    async function withSession<T>(
+      session: Promise<SqlSession>,
+      fn: (s: SqlSession) => Promise<T>,
+    ): Promise<T> {
+      const s = await session;
+      try {
+        return await fn(s);
+      } finally {
+        await s.close();
+      }
+    }
+
+    it('registers a READY clone with its coordinates, its fingerprint and no password', async () => {
+      expect(a).toMatchObject({
+        state: 'READY',
+        engine: engineName,
+        version: 'v1.1',
+        industry: 'finance',
+        placement: 'shared',
+      });
+      expect(a.database).toBe(`${t.namespace}_t_${a.cloneId}`);
+      expect(a.secretId).toBe(`${t.namespace}/clones/${a.cloneId}`);
+      expect(a.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      const text = JSON.stringify(a);
+      for (const role of Object.values(credsA.roles)) expect(text).not.toContain(role.password);
+    });
+
+    it('keeps every password out of the execution history', async () => {
+      const history = JSON.stringify(await t.plane.runner.describe(a.executionName as string));
+      expect(history).toContain('Verify and register');
+      for (const role of Object.values(credsA.roles)) expect(history).not.toContain(role.password);
+    });
+
+    it('loads the template rows and deterministic per-tenant sample data', async () => {
+      const rows = await withSession(as('analyst'), async (s) => ({
+        sample: await s.query<{ email: string }>(
+          "SELECT email FROM users WHERE email LIKE '%@acme-corp.example' ORDER BY email",
+        ),
+        accounts: await s.query('SELECT id FROM accounts'),
+        orders: await s.query<{ n: number }>('SELECT COUNT(*) AS n FROM orders'),
+      }));
+      expect(rows.sample).toHaveLength(15);
+      expect(rows.sample[0]?.email).toBe('sample-00001@acme-corp.example');
+      expect(rows.accounts.length).toBeGreaterThan(0);
+      expect(Number(rows.orders[0]?.n)).toBe(16); // 1 initial order + 15 sample orders
+    });
+
+    it('lets the analyst read but not write, enforced by the database', async () => {
+      await withSession(as('analyst'), async (s) => {
+        expect((await s.query('SELECT id FROM products')).length).toBeGreaterThan(0);
+        await expect(
+          s.query("INSERT INTO products (sku, name, category, price, stock) VALUES ('X-1', 'x', 'c', 1, 1)"),
+        ).rejects.toThrow(/permission denied|command denied|readonly|read-only/i);
+        await expect(s.query("UPDATE users SET full_name = 'x'")).rejects.toThrow(
+          /permission denied|command denied|readonly|read-only/i,
+        );
+      });
+    });
+
+    it('lets the user write but not delete, and the admin delete', async () => {
+      await withSession(as('user'), async (s) => {
+        await s.query(
+          "INSERT INTO products (sku, name, category, price, stock) VALUES ('U-1', 'user row', 'c', 1, 1)",
+        );
+        await s.query("UPDATE products SET stock = 2 WHERE sku = 'U-1'");
+        if (engineName !== 'sqlite')
+          await expect(s.query("DELETE FROM products WHERE sku = 'U-1'")).rejects.toThrow(
+            /permission denied|command denied/i,
+          );
+      });
+      await withSession(as('admin'), (s) => s.query("DELETE FROM products WHERE sku = 'U-1'"));
+    });
+
+    it("refuses a tenant's logins on another tenant's database", async () => {
+      for (const role of ['admin', 'user', 'analyst'] as const)
+        await expect(as(role, b.database as string)).rejects.toThrow();
+    });
+
+    it.runIf(engineName === 'postgresql')(
+      'closes postgres, template1 and the image to tenant roles, and leaves no PUBLIC grant',
+      async () => {
+        for (const db of ['postgres', 'template1'])
+          await expect(as('admin', db)).rejects.toThrow(/permission denied|not currently accepting/);
+        const admin = new pg.Client({ connectionString: await t.plane.env.postgresUrl() });
+        await admin.connect();
+        try {
+          const acl = await admin.query<{ acl: string | null; owner: string; canlogin: boolean }>(
+            `SELECT d.datacl::text AS acl, r.rolname AS owner, r.rolcanlogin AS canlogin
+           FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`,
+            [a.database],
+          );
+          expect(acl.rows[0]?.acl).not.toMatch(/(^|[{,])=/);
+          expect(acl.rows[0]?.canlogin).toBe(false);
+          const roles = await admin.query<{
+            rolsuper: boolean;
+            rolcreatedb: boolean;
+            rolcreaterole: boolean;
+            rolconnlimit: number;
+          }>(
+            'SELECT rolsuper, rolcreatedb, rolcreaterole, rolconnlimit FROM pg_roles WHERE rolname = ANY($1::text[])',
+            [Object.values(credsA.roles).map((r) => r.username)],
+          );
+          expect(roles.rows).toHaveLength(3);
+          for (const r of roles.rows)
+            expect(r).toEqual({
+              rolsuper: false,
+              rolcreatedb: false,
+              rolcreaterole: false,
+              rolconnlimit: 20,
+            });
+        } finally {
+          await admin.end();
+        }
+      },
+    );
+
+    it.runIf(engineName === 'mysql')('closes the mysql schema to tenant users', async () => {
+      await expect(as('admin', 'mysql')).rejects.toThrow(/denied/i);
+    });
+
+    it('deletes the tenant: no database, no role, no secret, entry DELETED; again is a no-op', async () => {
+      const created = await t.create({ tenantId: 'initech', engine: engineName });
+      expect(created.status).toBe('SUCCEEDED');
+      const record = await t.plane.tenants.get('initech');
+      const first = await t.plane.tenants.delete('initech');
+      expect((await t.plane.runner.wait(first.executionName)).status).toBe('SUCCEEDED');
+      expect(await t.plane.tenants.get('initech')).toMatchObject({ state: 'DELETED' });
+      expect(await t.artefacts(engineName, record.cloneId)).toEqual({
+        database: false,
+        roles: [],
+        secret: false,
+      });
+      const again = await t.plane.tenants.delete('initech');
+      expect(again.created).toBe(false);
+      // and the tenant id can be used again, by a new clone
+      expect((await t.create({ tenantId: 'initech', engine: engineName })).status).toBe('SUCCEEDED');
+      expect((await t.plane.tenants.get('initech')).cloneId).not.toBe(record.cloneId);
+    });
+  });
+});

@@ -1,0 +1,186 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  InvalidIdentifierError,
+  TenantAlreadyExistsError,
+  TenantStateConflictError,
+  TransientError,
+  ValidationError,
+} from '../../functions/core/errors.js';
+import type { CloneWorkflowState } from '../../functions/core/workflow/clone-workflow.js';
+import { synthesizeWorkflowDefinitions } from '../../local/synthesize-workflows.js';
+import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+
+/** Fails the first attempt of "Populate data" for tenants named `flaky-*` with a retryable error. */
+const attempts = new Map<string, number>();
+function flaky(step: string, when: 'before' | 'after', state: CloneWorkflowState): void {
+  if (!state.tenantId.startsWith('flaky') || step !== 'Populate data' || when !== 'before') return;
+  const n = (attempts.get(state.tenantId) ?? 0) + 1;
+  attempts.set(state.tenantId, n);
+  if (n === 1) throw new TransientError('simulated throttling');
+}
+
+let t: TestPlane;
+beforeAll(async () => {
+  t = await startTestPlane({ faults: flaky });
+});
+afterAll(() => t?.close());
+
+describe('TenantService with the local workflow runner', () => {
+  it('returns the same clone when the same tenant is created twice', async () => {
+    const first = await t.plane.tenants.create({
+      tenantId: 'twice',
+      engine: 'sqlite',
+      industry: 'finance',
+      version: 'v1.0',
+    });
+    const second = await t.plane.tenants.create({
+      tenantId: 'twice',
+      engine: 'sqlite',
+      industry: 'finance',
+      version: 'v1.0',
+    });
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(second.record.cloneId).toBe(first.record.cloneId);
+    expect((await t.plane.runner.wait(first.executionName)).status).toBe('SUCCEEDED');
+    const third = await t.plane.tenants.create({
+      tenantId: 'twice',
+      engine: 'sqlite',
+      industry: 'finance',
+      version: 'v1.0',
+    });
+    expect(third).toMatchObject({
+      created: false,
+      record: { cloneId: first.record.cloneId, state: 'READY' },
+    });
+  });
+
+  it('refuses the same tenant with another template, naming the difference', async () => {
+    await expect(
+      t.plane.tenants.create({
+        tenantId: 'twice',
+        engine: 'postgresql',
+        industry: 'finance',
+        version: 'v1.0',
+      }),
+    ).rejects.toThrow(new TenantAlreadyExistsError('twice', 'it has engine sqlite (asked for postgresql)'));
+  });
+
+  it('makes exactly 5 clones from 20 concurrent creates over 5 ids', async () => {
+    const ids = ['con-a', 'con-b', 'con-c', 'con-d', 'con-e'];
+    const requests = Array.from({ length: 20 }, (_, i) => ({
+      tenantId: ids[i % 5] as string,
+      engine: i % 2 ? 'postgresql' : 'sqlite',
+      industry: 'technology',
+      version: 'v1.1',
+    }));
+    // the engine must be the same for one id: pick it by id, not by request
+    for (const r of requests) r.engine = ids.indexOf(r.tenantId) % 2 ? 'postgresql' : 'sqlite';
+    const results = await Promise.all(requests.map((r) => t.plane.tenants.create(r)));
+    expect(results.filter((r) => r.created)).toHaveLength(5);
+    const executions = await Promise.all(results.map((r) => t.plane.runner.wait(r.executionName)));
+    expect(
+      executions.filter((e) => e.status !== 'SUCCEEDED').map((e) => `${e.name}: ${e.error}: ${e.cause}`),
+    ).toEqual([]);
+    const records = (await t.plane.tenants.list()).filter((r) => r.tenantId.startsWith('con-'));
+    expect(records.map((r) => `${r.tenantId}:${r.state}`)).toEqual(ids.map((id) => `${id}:READY`));
+    for (const id of ids)
+      expect(new Set(results.filter((r) => r.record.tenantId === id).map((r) => r.record.cloneId)).size).toBe(
+        1,
+      );
+    const pg = await t.plane.env.engine('postgresql');
+    const sqlite = await t.plane.env.engine('sqlite');
+    const databases = [
+      ...(await pg.listDatabases(`${t.namespace}_t_`)),
+      ...(await sqlite.listDatabases(`${t.namespace}_t_`)),
+    ];
+    expect(databases.filter((d) => records.some((r) => r.database === d))).toHaveLength(5);
+  });
+
+  it('gives a clear conflict when creating a tenant that is being deleted', async () => {
+    await t.create({ tenantId: 'going', engine: 'sqlite' });
+    const record = await t.plane.tenants.get('going');
+    await t.plane.deps.registry.transition('going', record.cloneId, ['READY'], 'DELETING');
+    await expect(
+      t.plane.tenants.create({
+        tenantId: 'going',
+        engine: 'sqlite',
+        industry: 'technology',
+        version: 'v1.1',
+      }),
+    ).rejects.toThrow(
+      new TenantStateConflictError('going', 'DELETING', 'create it again until deletion ends'),
+    );
+  });
+
+  it('retries a transient failure and still ends READY', async () => {
+    const execution = await t.create({ tenantId: 'flaky-one', engine: 'sqlite' });
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.events.filter((e) => e.type === 'StateRetried').map((e) => e.state)).toEqual([
+      'Populate data',
+    ]);
+    expect(attempts.get('flaky-one')).toBe(2);
+  });
+
+  it('runs exactly the definitions that CDK synthesizes', () => {
+    expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
+    expect(Object.keys(t.plane.runner.definitions.clone.States)).toEqual([
+      'Select template',
+      'Create database',
+      'Apply schema',
+      'Populate data',
+      'Configure security',
+      'Verify and register',
+      'Roll back clone',
+      'Clone failed',
+      'Clone refused',
+    ]);
+  });
+});
+
+describe('bad input creates nothing and starts no execution', () => {
+  const valid = { engine: 'sqlite', industry: 'technology', version: 'v1.1' };
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['SQL metacharacters', { ...valid, tenantId: "x'; DROP TABLE users; --" }, /invalid tenant id/],
+    ['shell metacharacters', { ...valid, tenantId: 'abc$(rm -rf /)' }, /invalid tenant id/],
+    ['uppercase', { ...valid, tenantId: 'AcmeCorp' }, /invalid tenant id/],
+    ['unicode look-alike', { ...valid, tenantId: 'аcme' }, /invalid tenant id/],
+    ['path traversal', { ...valid, tenantId: '../etc' }, /invalid tenant id/],
+    ['NUL', { ...valid, tenantId: 'ab\u0000cd' }, /invalid tenant id/],
+    ['too long', { ...valid, tenantId: `a${'b'.repeat(31)}` }, /invalid tenant id/],
+    ['too short', { ...valid, tenantId: 'ab' }, /invalid tenant id/],
+    ['reserved postgres', { ...valid, tenantId: 'postgres' }, /is a reserved name/],
+    ['reserved template0', { ...valid, tenantId: 'template0' }, /is a reserved name/],
+    ['reserved mysql', { ...valid, tenantId: 'mysql' }, /is a reserved name/],
+    ['reserved information_schema', { ...valid, tenantId: 'information-schema' }, /is a reserved name/],
+    ['unknown engine', { ...valid, tenantId: 'okay-id', engine: 'oracle' }, /engine/],
+    ['unknown industry', { ...valid, tenantId: 'okay-id', industry: 'retail' }, /unknown industry "retail"/],
+    ['unknown version', { ...valid, tenantId: 'okay-id', version: 'v9.9' }, /unknown version "v9.9"/],
+    ['missing engine', { tenantId: 'okay-id', industry: 'technology', version: 'v1.1' }, /engine/],
+    ['missing version', { tenantId: 'okay-id', engine: 'sqlite', industry: 'technology' }, /version/],
+    ['wrong type', { ...valid, tenantId: 42 }, /tenantId/],
+    ['unknown field', { ...valid, tenantId: 'okay-id', password: 'x' }, /password/],
+    [
+      'dedicated not served yet',
+      { ...valid, tenantId: 'okay-id', placement: 'dedicated' },
+      /placement dedicated is not available/,
+    ],
+  ];
+
+  it.each(cases)('%s', async (_label, request, message) => {
+    const before = await t.plane.tenants.list();
+    const executions = readdirSync(join(t.home, 'executions')).length;
+    const error = await t.plane.tenants.create(request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(message);
+    expect(await t.plane.tenants.list()).toEqual(before);
+    expect(readdirSync(join(t.home, 'executions'))).toHaveLength(executions);
+  });
+
+  it('refuses a reserved or malformed id on show and delete too', async () => {
+    await expect(t.plane.tenants.get('Robert"); --')).rejects.toThrow(InvalidIdentifierError);
+    await expect(t.plane.tenants.delete('template1')).rejects.toThrow(InvalidIdentifierError);
+  });
+});

@@ -1,0 +1,62 @@
+import type { DatabaseEngine, EngineName } from '../../functions/core/engine.js';
+import { APP_ROLES, physicalNames } from '../../functions/core/tenants.js';
+import { type CloneWorkflowDeps, removeArtefacts } from '../../functions/core/workflow/clone-workflow.js';
+import { LocalControlPlane } from '../../local/control-plane.js';
+import { LocalEnvironment } from '../../local/environment.js';
+import type { ExecutionRecord } from '../../local/workflow-runner.js';
+import { tempDir, testNamespace } from './engines.js';
+
+export interface TestPlane {
+  readonly plane: LocalControlPlane;
+  readonly namespace: string;
+  readonly home: string;
+  create(request: Record<string, unknown>): Promise<ExecutionRecord>;
+  /** What is left of a clone on its engine and in the secret store. */
+  artefacts(
+    engine: EngineName,
+    cloneId: string,
+  ): Promise<{ database: boolean; roles: string[]; secret: boolean }>;
+  close(): Promise<void>;
+}
+
+/** A local control plane in a temporary state directory and a namespace of its own. */
+export async function startTestPlane(
+  options: { faults?: CloneWorkflowDeps['faults'] } = {},
+): Promise<TestPlane> {
+  const home = tempDir('plane');
+  const namespace = testNamespace();
+  const env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: home } });
+  const plane = await LocalControlPlane.start({ env, namespace, faults: options.faults, retryIntervalMs: 5 });
+  return {
+    plane,
+    namespace,
+    home,
+    async create(request) {
+      const r = await plane.tenants.create({ industry: 'technology', version: 'v1.1', ...request });
+      return plane.runner.wait(r.executionName);
+    },
+    async artefacts(engineName, cloneId) {
+      const engine: DatabaseEngine = await env.engine(engineName);
+      const names = physicalNames(namespace, cloneId);
+      return {
+        database: await engine.databaseExists(names.database),
+        roles: await engine.existingRoles([names.ownerRole, ...APP_ROLES.map((r) => names.roles[r])]),
+        secret: (await plane.deps.secrets.get(names.secretId)) !== null,
+      };
+    },
+    async close() {
+      await plane.runner.drain();
+      for (const record of await plane.tenants.list()) {
+        const r = await env.tryEngine(record.engine);
+        if ('engine' in r) await removeArtefacts(r.engine, plane.deps, record.cloneId).catch(() => {});
+      }
+      await plane.close();
+      for (const name of ['postgresql', 'mysql'] as const) {
+        const r = await env.tryEngine(name);
+        if (!('engine' in r)) continue;
+        for (const db of await r.engine.listDatabases(`${namespace}_`)) await r.engine.dropDatabase(db);
+      }
+      await env.close();
+    },
+  };
+}
