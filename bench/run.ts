@@ -5,6 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { cloneSuite } from './suites/clone.js';
 import { imagesSuite } from './suites/images.js';
 
 export interface SuiteContext {
@@ -18,7 +19,10 @@ export interface SuiteResult {
   readonly data: unknown;
 }
 
-const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = { images: imagesSuite };
+const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
+  images: imagesSuite,
+  clone: cloneSuite,
+};
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCloneRegistry } from '../functions/adapters/registry/dynamodb-registry.js';
 import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store.js';
+import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
 import type { EngineName } from '../functions/core/engine.js';
 import { ValidationError } from '../functions/core/errors.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
@@ -46,7 +49,26 @@ export class LocalControlPlane {
   static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
     const { env } = options;
     const catalog = await TemplateCatalog.load();
-    const registryServer = await LocalRegistryServer.start(join(env.home, 'registry'));
+    const vars = env.env;
+    // AWS_ENDPOINT_URL (or the per-service AWS_ENDPOINT_URL_DYNAMODB / _SECRETS_MANAGER) points
+    // the local control plane at an AWS-compatible endpoint, e.g. LocalStack, instead of its
+    // embedded dynalite and secret files. The SDK reads these variables itself.
+    const remoteRegistry = Boolean(vars.AWS_ENDPOINT_URL || vars.AWS_ENDPOINT_URL_DYNAMODB);
+    const remoteSecrets = Boolean(vars.AWS_ENDPOINT_URL || vars.AWS_ENDPOINT_URL_SECRETS_MANAGER);
+    const aws = {
+      region: vars.AWS_REGION ?? vars.AWS_DEFAULT_REGION ?? 'us-east-1',
+      ...(vars.AWS_ACCESS_KEY_ID && vars.AWS_SECRET_ACCESS_KEY
+        ? {
+            credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY },
+          }
+        : {}),
+    };
+    const registryServer = await LocalRegistryServer.start(
+      join(env.home, 'registry'),
+      remoteRegistry
+        ? new DynamoDBClient({ ...aws, endpoint: vars.AWS_ENDPOINT_URL_DYNAMODB ?? vars.AWS_ENDPOINT_URL })
+        : undefined,
+    );
     try {
       const registry = new DynamoDbCloneRegistry({
         tableName: LOCAL_TABLES.clones,
@@ -54,7 +76,14 @@ export class LocalControlPlane {
       });
       const deps: CloneWorkflowDeps = {
         registry,
-        secrets: new FileSecretStore(join(env.home, 'secrets')),
+        secrets: remoteSecrets
+          ? new SecretsManagerStore({
+              client: new SecretsManagerClient({
+                ...aws,
+                endpoint: vars.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? vars.AWS_ENDPOINT_URL,
+              }),
+            })
+          : new FileSecretStore(join(env.home, 'secrets')),
         catalog,
         namespace: options.namespace ?? 'cf',
         faults: options.faults,

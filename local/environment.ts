@@ -35,7 +35,8 @@ export interface LocalEnvironmentOptions {
  */
 export class LocalEnvironment {
   readonly home: string;
-  private readonly env: NodeJS.ProcessEnv;
+  /** The variables this environment was made from (process.env unless a test gave its own). */
+  readonly env: NodeJS.ProcessEnv;
   private readonly log: (message: string) => void;
   private embedded?: { stop(): Promise<void> };
   private pgUrl?: Promise<string>;

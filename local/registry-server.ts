@@ -29,13 +29,18 @@ export const LOCAL_TABLES = {
  */
 export class LocalRegistryServer {
   private constructor(
-    private readonly server: Server,
+    private readonly server: Server | null,
     readonly endpoint: string,
     readonly client: DynamoDBClient,
     private readonly release: () => Promise<void>,
   ) {}
 
-  static async start(dir: string): Promise<LocalRegistryServer> {
+  /**
+   * Starts dynalite under `dir`; or, given a `remote` client (an AWS-compatible endpoint such
+   * as LocalStack), only makes sure the tables exist there. The state directory is locked
+   * either way: the executions and secrets under it have one owner too.
+   */
+  static async start(dir: string, remote?: DynamoDBClient): Promise<LocalRegistryServer> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     // One process owns a state directory: dynalite's LevelDB would otherwise fail later, from a
     // callback, with "Database is closed".
@@ -45,6 +50,17 @@ export class LocalRegistryServer {
     }).catch((error: Error) => {
       throw new EngineUnavailableError('registry', error.message, { cause: error });
     });
+    if (remote) {
+      const registry = new LocalRegistryServer(null, 'remote', remote, release);
+      try {
+        await registry.ensureTable(LOCAL_TABLES.clones, CLONES_TABLE);
+        await registry.ensureTable(LOCAL_TABLES.userMappings, USER_MAPPINGS_TABLE);
+      } catch (error) {
+        await registry.close();
+        throw new EngineUnavailableError('registry', errorMessage(error), { cause: error });
+      }
+      return registry;
+    }
     const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -76,7 +92,8 @@ export class LocalRegistryServer {
 
   async close(): Promise<void> {
     this.client.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.release();
   }
 

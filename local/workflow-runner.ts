@@ -168,7 +168,24 @@ export class LocalWorkflowRunner implements WorkflowStarter {
       input,
       events,
     };
-    let saving = this.save(record);
+    // History is written as the execution goes, but never more than one write at a time:
+    // events that arrive during a write are in the next one.
+    let saving: Promise<void> | null = null;
+    let dirty = false;
+    const persist = () => {
+      if (saving) {
+        dirty = true;
+        return;
+      }
+      saving = this.save(record).finally(() => {
+        saving = null;
+        if (dirty) {
+          dirty = false;
+          persist();
+        }
+      });
+    };
+    persist();
     const retryIntervalOverrides: Record<string, number> = {};
     const definition: AslDefinition = this.options.definitions[kind];
     for (const [stateName, state] of Object.entries(definition.States))
@@ -183,7 +200,7 @@ export class LocalWorkflowRunner implements WorkflowStarter {
         if (e) {
           events.push(e);
           record = { ...record, events };
-          saving = saving.then(() => this.save(record));
+          persist();
         }
       }
     })();
@@ -205,7 +222,7 @@ export class LocalWorkflowRunner implements WorkflowStarter {
     } finally {
       this.running.delete(name);
     }
-    await saving;
+    while (saving) await saving;
     await this.save(record);
     return record;
   }

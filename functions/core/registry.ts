@@ -27,6 +27,6 @@ export interface CloneRegistry {
     to: CloneState,
     patch?: ClonePatch,
   ): Promise<CloneRecord>;
-  /** Every entry, or those in one state. */
-  list(filter?: { state?: CloneState }): Promise<CloneRecord[]>;
+  /** Every entry, or those in one state; `limit` stops after about that many (by tenant id). */
+  list(filter?: { state?: CloneState; limit?: number }): Promise<CloneRecord[]>;
 }

@@ -172,8 +172,29 @@ export class TemplateCatalog {
     return out;
   }
 
-  /** Resolves a template into its ordered, checksum-verified scripts. */
-  async resolve(engine: string, version: string, industry: string): Promise<ResolvedTemplate> {
+  private readonly resolved = new Map<string, Promise<ResolvedTemplate>>();
+
+  /**
+   * Resolves a template into its ordered, checksum-verified scripts. Files are read and
+   * checked once per catalog instance: a process loads the catalogue at start, and an edit
+   * on disk takes effect (and is verified) at the next start.
+   */
+  resolve(engine: string, version: string, industry: string): Promise<ResolvedTemplate> {
+    const key = `${engine}/${version}/${industry}`;
+    let result = this.resolved.get(key);
+    if (!result) {
+      result = this.resolveFromDisk(engine, version, industry);
+      this.resolved.set(key, result);
+      result.catch(() => this.resolved.delete(key));
+    }
+    return result;
+  }
+
+  private async resolveFromDisk(
+    engine: string,
+    version: string,
+    industry: string,
+  ): Promise<ResolvedTemplate> {
     const e = this.checkEngine(engine);
     const v = this.checkVersion(version);
     const i = this.checkIndustry(industry);

@@ -41,7 +41,8 @@ export class DynamoDbCloneRegistry implements CloneRegistry {
 
   async register(record: CloneRecord): Promise<{ created: boolean; record: CloneRecord }> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.get(record.tenantId);
+      // The common case, a new tenant, takes one write; only a conflict reads.
+      const current = attempt === 0 ? null : await this.get(record.tenantId);
       if (current && !REPLACEABLE.includes(current.state)) return { created: false, record: current };
       const item = { ...record, rev: current ? current.rev + 1 : 1 };
       try {
@@ -126,7 +127,7 @@ export class DynamoDbCloneRegistry implements CloneRegistry {
     }
   }
 
-  async list(filter: { state?: CloneState } = {}): Promise<CloneRecord[]> {
+  async list(filter: { state?: CloneState; limit?: number } = {}): Promise<CloneRecord[]> {
     const out: CloneRecord[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -139,12 +140,15 @@ export class DynamoDbCloneRegistry implements CloneRegistry {
               ExpressionAttributeNames: { '#state': 'state' },
               ExpressionAttributeValues: { ':state': filter.state },
               ExclusiveStartKey: start,
+              Limit: filter.limit,
             }),
           )
-        : await this.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
+        : await this.send(
+            new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, Limit: filter.limit }),
+          );
       out.push(...((page.Items ?? []) as CloneRecord[]));
       start = page.LastEvaluatedKey;
-    } while (start);
+    } while (start && (filter.limit === undefined || out.length < filter.limit));
     return out.sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1));
   }
 

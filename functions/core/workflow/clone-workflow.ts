@@ -6,7 +6,6 @@ import {
   DatabaseExistsError,
   errorMessage,
   ForeignArtefactError,
-  TenantNotFoundError,
   TenantStateConflictError,
   ValidationError,
 } from '../errors.js';
@@ -20,7 +19,6 @@ import {
   type AppRole,
   assertCloneId,
   assertTenantId,
-  type CloneRecord,
   PLACEMENTS,
   type Placement,
   physicalNames,
@@ -83,10 +81,10 @@ type Step = (state: CloneWorkflowState, deps: CloneWorkflowDeps) => Promise<Clon
 /** Every step, by state name. Lambda handlers and the local runner both call these. */
 export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   'Select template': async (state, deps) => {
-    const record = await expectRecord(deps, state);
     await fault(deps, 'Select template', 'before', state);
-    if (record.state !== 'CREATING')
-      await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
+    // One conditional write checks that the entry exists, is this clone's and is not READY
+    // or beyond (TenantStateConflictError otherwise, which the state machine does not roll back).
+    await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
     const engine = await deps.engineFor(state.engine, state.placement);
     const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
       state.version,
@@ -202,12 +200,12 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     const secretId = required(state.secretId, 'secretId');
     await fault(deps, 'Verify and register', 'before', state);
     const problems: string[] = [];
-    const fp = fingerprint(await engine.introspect(database));
+    const [tables, stored] = await Promise.all([engine.introspect(database), deps.secrets.get(secretId)]);
+    const fp = fingerprint(tables);
     if (fp.hash !== state.imageFingerprint)
       problems.push(
         `fingerprint ${fp.hash.slice(0, 12)} differs from the image's ${String(state.imageFingerprint).slice(0, 12)}`,
       );
-    const stored = await deps.secrets.get(secretId);
     if (!stored) problems.push(`secret ${secretId} is missing`);
     else
       problems.push(...(await isolationProbe(engine, deps, state, JSON.parse(stored) as CloneCredentials)));
@@ -294,18 +292,6 @@ export async function runCloneStep(
   return cloneWorkflowState.parse(await step(parsed.data, deps));
 }
 
-async function expectRecord(deps: CloneWorkflowDeps, state: CloneWorkflowState): Promise<CloneRecord> {
-  const record = await deps.registry.get(state.tenantId);
-  if (!record) throw new TenantNotFoundError(state.tenantId);
-  if (record.cloneId !== state.cloneId)
-    throw new TenantStateConflictError(
-      state.tenantId,
-      `owned by clone ${record.cloneId}`,
-      `build clone ${state.cloneId}`,
-    );
-  return record;
-}
-
 async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: string): Promise<boolean> {
   if (!(await engine.databaseExists(database))) return false;
   const owner = (await engine.readMarker(database))?.cloneId;
@@ -324,21 +310,15 @@ async function isolationProbe(
   state: CloneWorkflowState,
   credentials: CloneCredentials,
 ): Promise<string[]> {
-  const problems: string[] = [];
   const database = required(state.database, 'database');
-  for (const appRole of APP_ROLES) {
-    const login = loginOf(credentials, appRole);
-    const own = await attempt(engine, database, login);
-    if (own !== null) problems.push(`${appRole} cannot open its own database: ${own}`);
-  }
-  const others = (await deps.registry.list({ state: 'READY' })).filter(
+  const others = (await deps.registry.list({ state: 'READY', limit: 25 })).filter(
     (r) =>
       r.engine === state.engine &&
       r.placement === state.placement &&
       r.cloneId !== state.cloneId &&
       r.database,
   );
-  const targets = [
+  const foreign = [
     ...(state.engine === 'postgresql'
       ? ['postgres', 'template1']
       : state.engine === 'mysql'
@@ -346,12 +326,24 @@ async function isolationProbe(
         : []),
     others[0]?.database ?? required(state.image, 'image'),
   ];
-  const login = loginOf(credentials, 'admin');
-  for (const target of targets) {
-    if ((await attempt(engine, target, login)) === null)
-      problems.push(`the tenant's admin login opened ${target}`);
-  }
-  return problems;
+  const admin = loginOf(credentials, 'admin');
+  // Independent connection attempts: run them side by side.
+  const [own, intruded] = await Promise.all([
+    Promise.all(
+      APP_ROLES.map(
+        async (role) => [role, await attempt(engine, database, loginOf(credentials, role))] as const,
+      ),
+    ),
+    Promise.all(foreign.map(async (target) => [target, await attempt(engine, target, admin)] as const)),
+  ]);
+  return [
+    ...own
+      .filter(([, error]) => error !== null)
+      .map(([role, error]) => `${role} cannot open its own database: ${error}`),
+    ...intruded
+      .filter(([, error]) => error === null)
+      .map(([target]) => `the tenant's admin login opened ${target}`),
+  ];
 }
 
 async function attempt(engine: DatabaseEngine, database: string, login: Login): Promise<string | null> {

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { RootImageManager } from '../../functions/core/images.js';
+import { APP_ROLES, newCloneId, physicalNames } from '../../functions/core/tenants.js';
+import { removeArtefacts } from '../../functions/core/workflow/clone-workflow.js';
+import { LocalControlPlane } from '../../local/control-plane.js';
+import { LocalEnvironment } from '../../local/environment.js';
+import type { SuiteContext, SuiteResult } from '../run.js';
+import { round, summarize, timeEach } from '../stats.js';
+
+const NS = 'cfb';
+const VERSION = 'v1.1';
+const INDUSTRY = 'finance';
+
+/**
+ * End-to-end tenant creation through the local control plane (registry, six steps, history)
+ * against the raw floor measured in the same run: the engine's own clone of the root image
+ * plus the same security setup, called directly. Latency is sequential; throughput runs a
+ * batch of tenants at concurrency 1, 4 and 8 against the raw operations at the same concurrency.
+ */
+export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
+  const latencyRuns = ctx.quick ? 8 : 30;
+  const batch = ctx.quick ? 16 : 200;
+  const concurrencies = [1, 4, 8];
+  const home = mkdtempSync(join(tmpdir(), 'clonefactory-bench-'));
+  const env = new LocalEnvironment({
+    env: { ...process.env, CLONEFACTORY_HOME: home, CLONEFACTORY_LOG_LEVEL: 'SILENT' },
+  });
+  const plane = await LocalControlPlane.start({ env, namespace: NS });
+  const rows: string[][] = [];
+  const data: Record<string, unknown> = {};
+  try {
+    for (const engineName of plane.deps.catalog.engines) {
+      const available = await env.tryEngine(engineName);
+      if ('reason' in available) {
+        ctx.log(`${engineName}: skipped (${available.reason})`);
+        rows.push([engineName, 'skipped', '', '', '', '', '', available.reason]);
+        continue;
+      }
+      const engine = available.engine;
+      const image = await new RootImageManager(engine, plane.deps.catalog, { namespace: NS }).ensure(
+        VERSION,
+        INDUSTRY,
+      );
+      let seq = 0;
+      const tenantId = () =>
+        `b${engineName.slice(0, 2)}-${(seq++).toString(36)}-${randomBytes(2).toString('hex')}`;
+      const created: string[] = [];
+      const raw: string[] = [];
+
+      const rawOnce = async () => {
+        const cloneId = newCloneId();
+        raw.push(cloneId);
+        const names = physicalNames(NS, cloneId);
+        await engine.cloneDatabase(image.name, names.database, { kind: 'clone', cloneId });
+        await engine.configureTenantAccess({
+          cloneId,
+          database: names.database,
+          ownerRole: names.ownerRole,
+          roles: APP_ROLES.map((appRole) => ({
+            appRole,
+            name: names.roles[appRole],
+            password: randomBytes(24).toString('base64url'),
+          })),
+          connectionLimit: 20,
+        });
+      };
+      const e2eOnce = async () => {
+        const id = tenantId();
+        created.push(id);
+        const r = await plane.tenants.create({
+          tenantId: id,
+          engine: engineName,
+          industry: INDUSTRY,
+          version: VERSION,
+        });
+        const execution = await plane.runner.wait(r.executionName);
+        if (execution.status !== 'SUCCEEDED')
+          throw new Error(`${id}: ${execution.error}: ${execution.cause}`);
+      };
+
+      // warm both paths once
+      await rawOnce();
+      await e2eOnce();
+      const floor = summarize(await timeEach(latencyRuns, rawOnce));
+      const e2e = summarize(await timeEach(latencyRuns, e2eOnce));
+      const ratio = e2e.p50 / floor.p50;
+      ctx.log(
+        `${engineName}: e2e p50 ${e2e.p50.toFixed(1)} ms vs floor ${floor.p50.toFixed(1)} ms (x${ratio.toFixed(2)})`,
+      );
+      rows.push([
+        engineName,
+        'latency',
+        String(latencyRuns),
+        f(e2e.p50),
+        f(e2e.p95),
+        f(floor.p50),
+        ratio.toFixed(2),
+        '',
+      ]);
+
+      const throughput: Record<string, unknown> = {};
+      for (const c of concurrencies) {
+        const rawRate = await rate(batch, c, rawOnce);
+        const e2eRate = await rate(batch, c, e2eOnce);
+        throughput[c] = {
+          rawPerSecond: round(rawRate, 2),
+          e2ePerSecond: round(e2eRate, 2),
+          ratio: round(e2eRate / rawRate, 3),
+        };
+        ctx.log(
+          `${engineName}: ${batch} tenants at concurrency ${c}: ${e2eRate.toFixed(1)}/s vs raw ${rawRate.toFixed(1)}/s`,
+        );
+        rows.push([
+          engineName,
+          `throughput c=${c} (per s)`,
+          String(batch),
+          e2eRate.toFixed(1),
+          '',
+          rawRate.toFixed(1),
+          (e2eRate / rawRate).toFixed(2),
+          '',
+        ]);
+      }
+      data[engineName] = { latency: { e2e, floor, ratioP50: round(ratio, 3) }, throughput };
+
+      // clean up: every tenant and raw clone of this run
+      for (const id of created) {
+        const record = await plane.tenants.get(id);
+        await removeArtefacts(engine, plane.deps, record.cloneId);
+      }
+      for (const cloneId of raw) await removeArtefacts(engine, plane.deps, cloneId).catch(() => {});
+      ctx.log(`${engineName}: cleaned up ${created.length} tenants and ${raw.length} raw clones`);
+    }
+  } finally {
+    await plane.close();
+    await env.close();
+  }
+  return {
+    suite: 'clone',
+    table: {
+      headers: ['ENGINE', 'MEASURE', 'N', 'P50_MS|RATE', 'P95_MS', 'FLOOR', 'RATIO_P50', 'NOTE'],
+      rows,
+    },
+    data: { version: VERSION, industry: INDUSTRY, ...data },
+  };
+}
+
+/** Runs `n` operations with `concurrency` workers; returns operations per second. */
+async function rate(n: number, concurrency: number, op: () => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        await op();
+      }
+    }),
+  );
+  return n / ((performance.now() - started) / 1000);
+}
+
+const f = (x: number) => x.toFixed(1);
