@@ -1,6 +1,11 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import {
+  CLONES_TABLE,
+  type TableSchema,
+  USER_MAPPINGS_TABLE,
+} from '../../functions/adapters/registry/table-schemas.js';
 
 export interface RegistryTablesProps {
   /** RETAIN by default: the registry is the source of truth for every tenant database. */
@@ -9,8 +14,9 @@ export interface RegistryTablesProps {
 
 /**
  * The clone registry and the user-to-tenant mappings. Keys follow the queries the control
- * plane makes: a clone by tenant id, clones by lifecycle state; a mapping by user id, by
- * lower-cased email, and every mapping of a tenant.
+ * plane makes (a clone by tenant id, clones by lifecycle state; a mapping by user id, by
+ * lower-cased email, every mapping of a tenant) and come from the same schema definitions
+ * the local dynalite tables are created from.
  */
 export class RegistryTables extends Construct {
   readonly clones: TableV2;
@@ -18,35 +24,23 @@ export class RegistryTables extends Construct {
 
   constructor(scope: Construct, id: string, props: RegistryTablesProps = {}) {
     super(scope, id);
-    const common = {
-      billing: Billing.onDemand(),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryptionV2.awsManagedKey(),
-      deletionProtection: (props.removalPolicy ?? RemovalPolicy.RETAIN) === RemovalPolicy.RETAIN,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    };
-    this.clones = new TableV2(this, 'Clones', {
-      ...common,
-      partitionKey: { name: 'tenantId', type: AttributeType.STRING },
-      globalSecondaryIndexes: [
-        {
-          indexName: 'by-state',
-          partitionKey: { name: 'state', type: AttributeType.STRING },
-          sortKey: { name: 'tenantId', type: AttributeType.STRING },
-        },
-      ],
-    });
-    this.userMappings = new TableV2(this, 'UserMappings', {
-      ...common,
-      partitionKey: { name: 'userId', type: AttributeType.STRING },
-      globalSecondaryIndexes: [
-        { indexName: 'by-email', partitionKey: { name: 'emailLower', type: AttributeType.STRING } },
-        {
-          indexName: 'by-tenant',
-          partitionKey: { name: 'tenantId', type: AttributeType.STRING },
-          sortKey: { name: 'userId', type: AttributeType.STRING },
-        },
-      ],
-    });
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const table = (tableId: string, schema: TableSchema) =>
+      new TableV2(this, tableId, {
+        billing: Billing.onDemand(),
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        encryption: TableEncryptionV2.awsManagedKey(),
+        deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+        removalPolicy,
+        partitionKey: { name: schema.partitionKey, type: AttributeType.STRING },
+        ...(schema.sortKey ? { sortKey: { name: schema.sortKey, type: AttributeType.STRING } } : {}),
+        globalSecondaryIndexes: schema.indexes.map((i) => ({
+          indexName: i.name,
+          partitionKey: { name: i.partitionKey, type: AttributeType.STRING },
+          ...(i.sortKey ? { sortKey: { name: i.sortKey, type: AttributeType.STRING } } : {}),
+        })),
+      });
+    this.clones = table('Clones', CLONES_TABLE);
+    this.userMappings = table('UserMappings', USER_MAPPINGS_TABLE);
   }
 }
