@@ -142,7 +142,7 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
   return {
     suite: 'clone',
     table: {
-      headers: ['ENGINE', 'MEASURE', 'N', 'P50_MS|RATE', 'P95_MS', 'FLOOR', 'RATIO_P50', 'NOTE'],
+      headers: ['ENGINE', 'MEASURE', 'N', 'P50_MS|RATE', 'P95_MS', 'FLOOR', 'ratio_p50', 'NOTE'],
       rows,
     },
     data: { version: VERSION, industry: INDUSTRY, ...data },

@@ -124,6 +124,45 @@ describe('TenantService with the local workflow runner', () => {
     expect(attempts.get('flaky-one')).toBe(2);
   });
 
+  it("refuses and leaves untouched a database that carries another clone's marker", async () => {
+    const cloneId = 'abcdef012345';
+    const sqlite = await t.plane.env.engine('sqlite');
+    const squatter = `${t.namespace}_t_${cloneId}`;
+    await sqlite.createDatabase(squatter);
+    await sqlite.writeMarker(squatter, { kind: 'clone', cloneId: '999999999999' });
+    const now = new Date().toISOString();
+    await t.plane.deps.registry.register({
+      tenantId: 'squatted',
+      cloneId,
+      state: 'PENDING',
+      engine: 'sqlite',
+      placement: 'shared',
+      version: 'v1.1',
+      industry: 'technology',
+      createdAt: now,
+      updatedAt: now,
+      rev: 0,
+    });
+    await t.plane.runner.start('clone', 'squatted--abcdef012345', {
+      tenantId: 'squatted',
+      cloneId,
+      engine: 'sqlite',
+      placement: 'shared',
+      version: 'v1.1',
+      industry: 'technology',
+      sampleSize: 1,
+    });
+    const execution = await t.plane.runner.wait('squatted--abcdef012345');
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('ForeignArtefactError');
+    const record = await t.plane.tenants.get('squatted');
+    expect(record.state).toBe('FAILED');
+    expect(record.lastError).toMatch(
+      /belongs to clone 999999999999.*left untouched: database .* \(clone 999999999999\)/,
+    );
+    expect(await sqlite.readMarker(squatter)).toEqual({ kind: 'clone', cloneId: '999999999999' });
+  });
+
   it('runs exactly the definitions that CDK synthesizes', () => {
     expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
     expect(Object.keys(t.plane.runner.definitions.clone.States)).toEqual([

@@ -141,9 +141,11 @@ export class MysqlEngine implements DatabaseEngine {
        FROM information_schema.KEY_COLUMN_USAGE k
        JOIN information_schema.REFERENTIAL_CONSTRAINTS r
          ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME
-       WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
+       WHERE k.TABLE_SCHEMA = ? AND r.CONSTRAINT_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL
        ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`,
-      [db],
+      // Both sides of the join name the schema: information_schema opens only what a
+      // constant schema selects, and a server holds hundreds of tenant schemas.
+      [db, db],
     );
     // MySQL 8's CHECK_CONSTRAINTS has no TABLE_NAME (names are unique per schema there);
     // MariaDB's does, and MariaDB allows the same check name on two tables.
@@ -154,8 +156,8 @@ export class MysqlEngine implements DatabaseEngine {
        JOIN information_schema.TABLE_CONSTRAINTS tc
          ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME
         AND tc.CONSTRAINT_TYPE = 'CHECK' ${sameTable}
-       WHERE cc.CONSTRAINT_SCHEMA = ?`,
-      [db],
+       WHERE cc.CONSTRAINT_SCHEMA = ? AND tc.TABLE_SCHEMA = ?`,
+      [db, db],
     );
     return tables.map((t) => {
       const indexNames = [...new Set(stats.filter((s) => s.t === t).map((s) => s.name as string))];

@@ -223,8 +223,9 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   'Roll back clone': async (state, deps) => {
     const engine = await deps.engineFor(state.engine, state.placement);
     await fault(deps, ROLLBACK_STEP, 'before', state);
-    await removeArtefacts(engine, deps, state.cloneId);
-    const lastError = describeError(state.error);
+    const { foreign } = await removeArtefacts(engine, deps, state.cloneId);
+    // Another clone's artefacts are never touched; the entry says that they were left.
+    const lastError = `${describeError(state.error)}${foreign.length ? ` (left untouched: ${foreign.join('; ')})` : ''}`;
     try {
       await deps.registry.transition(
         state.tenantId,
@@ -252,26 +253,33 @@ export async function removeArtefacts(
   engine: DatabaseEngine,
   deps: CloneWorkflowDeps,
   cloneId: string,
-): Promise<void> {
+): Promise<{ readonly foreign: readonly string[] }> {
   const names = physicalNames(deps.namespace, cloneId);
+  const foreign: string[] = [];
   if (await engine.databaseExists(names.database)) {
     const owner = (await engine.readMarker(names.database))?.cloneId;
-    if (owner !== undefined && owner !== cloneId)
-      throw new ForeignArtefactError('database', names.database, owner);
-    await engine.dropDatabase(names.database);
+    // An unmarked database with this clone's derived name is a half-made clone of ours.
+    if (owner !== undefined && owner !== cloneId) foreign.push(`database ${names.database} (clone ${owner})`);
+    else await engine.dropDatabase(names.database);
   }
-  await engine.dropTenantAccess({
-    cloneId,
-    database: names.database,
-    ownerRole: names.ownerRole,
-    roleNames: APP_ROLES.map((r) => names.roles[r]),
-  });
+  try {
+    await engine.dropTenantAccess({
+      cloneId,
+      database: names.database,
+      ownerRole: names.ownerRole,
+      roleNames: APP_ROLES.map((r) => names.roles[r]),
+    });
+  } catch (error) {
+    if (!(error instanceof ForeignArtefactError)) throw error;
+    foreign.push(error.message);
+  }
   const tags = await deps.secrets.tags(names.secretId);
   if (tags) {
     if (tags.cloneId !== cloneId)
-      throw new ForeignArtefactError('secret', names.secretId, tags.cloneId ?? '(untagged)');
-    await deps.secrets.delete(names.secretId);
+      foreign.push(`secret ${names.secretId} (clone ${tags.cloneId ?? 'untagged'})`);
+    else await deps.secrets.delete(names.secretId);
   }
+  return { foreign };
 }
 
 /** Runs one step by state name, validating the state on the way in and on the way out. */
