@@ -216,6 +216,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
       secretId,
       fingerprint: fp.hash,
     });
+    rememberNeighbour(deps, state);
     await fault(deps, 'Verify and register', 'after', state);
     return state;
   },
@@ -319,20 +320,14 @@ async function isolationProbe(
   credentials: CloneCredentials,
 ): Promise<string[]> {
   const database = required(state.database, 'database');
-  const others = (await deps.registry.list({ state: 'READY', limit: 25 })).filter(
-    (r) =>
-      r.engine === state.engine &&
-      r.placement === state.placement &&
-      r.cloneId !== state.cloneId &&
-      r.database,
-  );
+  const neighbour = await anotherTenantDatabase(engine, deps, state);
   const foreign = [
     ...(state.engine === 'postgresql'
       ? ['postgres', 'template1']
       : state.engine === 'mysql'
         ? ['mysql']
         : []),
-    others[0]?.database ?? required(state.image, 'image'),
+    neighbour ?? required(state.image, 'image'),
   ];
   const admin = loginOf(credentials, 'admin');
   // Independent connection attempts: run them side by side.
@@ -352,6 +347,50 @@ async function isolationProbe(
       .filter(([, error]) => error === null)
       .map(([target]) => `the tenant's admin login opened ${target}`),
   ];
+}
+
+/**
+ * A READY database of another tenant on the same engine and placement, for the isolation
+ * probe: the last one this process registered, else one from the registry (one query per
+ * process and placement, not one per clone).
+ */
+const neighbours = new WeakMap<CloneRegistry, Map<string, string>>();
+
+function knownNeighbours(deps: CloneWorkflowDeps): Map<string, string> {
+  let known = neighbours.get(deps.registry);
+  if (!known) {
+    known = new Map();
+    neighbours.set(deps.registry, known);
+  }
+  return known;
+}
+
+async function anotherTenantDatabase(
+  engine: DatabaseEngine,
+  deps: CloneWorkflowDeps,
+  state: CloneWorkflowState,
+): Promise<string | undefined> {
+  const known = knownNeighbours(deps);
+  const key = `${state.engine}/${state.placement}`;
+  const remembered = known.get(key);
+  // A refusal only proves something if the database is there to refuse.
+  if (remembered && remembered !== state.database && (await engine.databaseExists(remembered)))
+    return remembered;
+  const found = (await deps.registry.list({ state: 'READY', limit: 25 })).find(
+    (r) =>
+      r.engine === state.engine &&
+      r.placement === state.placement &&
+      r.cloneId !== state.cloneId &&
+      r.database,
+  )?.database;
+  if (found) known.set(key, found);
+  return found;
+}
+
+/** Remembers a clone that just became READY as the next probe target. */
+function rememberNeighbour(deps: CloneWorkflowDeps, state: CloneWorkflowState): void {
+  const known = knownNeighbours(deps);
+  if (state.database) known.set(`${state.engine}/${state.placement}`, state.database);
 }
 
 async function attempt(engine: DatabaseEngine, database: string, login: Login): Promise<string | null> {
