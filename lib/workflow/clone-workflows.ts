@@ -32,12 +32,7 @@ export const RETRYABLE_ERRORS = [
 ];
 
 /** Errors of `Select template` that mean this execution created nothing, so there is nothing to roll back. */
-export const NOTHING_TO_ROLL_BACK = [
-  'TenantStateConflictError',
-  'TenantNotFoundError',
-  'ValidationError',
-  'InvalidIdentifierError',
-];
+export const NOTHING_TO_ROLL_BACK = ['TenantStateConflictError', 'TenantNotFoundError'];
 
 export interface CloneWorkflowsProps {
   readonly clonesTable: ITableV2;

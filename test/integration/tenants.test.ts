@@ -163,6 +163,63 @@ describe('TenantService with the local workflow runner', () => {
     expect(await sqlite.readMarker(squatter)).toEqual({ kind: 'clone', cloneId: '999999999999' });
   });
 
+  it('marks FAILED, with the reason, a clone whose workflow input asks for what is not served', async () => {
+    const now = new Date().toISOString();
+    const cloneId = '0123456789ab';
+    await t.plane.deps.registry.register({
+      tenantId: 'not-served',
+      cloneId,
+      state: 'PENDING',
+      engine: 'sqlite',
+      placement: 'dedicated',
+      version: 'v1.1',
+      industry: 'technology',
+      createdAt: now,
+      updatedAt: now,
+      rev: 0,
+    });
+    await t.plane.runner.start('clone', 'not-served--0123456789ab', {
+      tenantId: 'not-served',
+      cloneId,
+      engine: 'sqlite',
+      placement: 'dedicated',
+      version: 'v1.1',
+      industry: 'technology',
+      sampleSize: 1,
+    });
+    const execution = await t.plane.runner.wait('not-served--0123456789ab');
+    expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state)).toEqual([
+      'Select template',
+      'Roll back clone',
+      'Clone failed',
+    ]);
+    expect(await t.plane.tenants.get('not-served')).toMatchObject({
+      state: 'FAILED',
+      lastError: 'ValidationError: placement dedicated is not available locally yet',
+    });
+  });
+
+  it('refuses, without touching it, a workflow for a tenant that is already READY', async () => {
+    const ready = await t.plane.tenants.get('twice');
+    await t.plane.runner.start('clone', 'twice--again', {
+      tenantId: 'twice',
+      cloneId: ready.cloneId,
+      engine: 'sqlite',
+      placement: 'shared',
+      version: 'v1.0',
+      industry: 'finance',
+      sampleSize: 1,
+    });
+    const execution = await t.plane.runner.wait('twice--again');
+    expect(execution.error).toBe('TenantStateConflictError');
+    expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state)).toEqual([
+      'Select template',
+      'Clone refused',
+    ]);
+    expect(await t.plane.tenants.get('twice')).toEqual(ready);
+    expect(await t.artefacts('sqlite', ready.cloneId)).toMatchObject({ database: true, secret: true });
+  });
+
   it('runs exactly the definitions that CDK synthesizes', () => {
     expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
     expect(Object.keys(t.plane.runner.definitions.clone.States)).toEqual([

@@ -81,11 +81,16 @@ type Step = (state: CloneWorkflowState, deps: CloneWorkflowDeps) => Promise<Clon
 /** Every step, by state name. Lambda handlers and the local runner both call these. */
 export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   'Select template': async (state, deps) => {
+    // Input checks before anything is written: a refusal here leaves nothing to roll back
+    // (rollback then only marks the entry FAILED with the reason).
+    deps.catalog.checkEngine(state.engine);
+    deps.catalog.checkVersion(state.version);
+    deps.catalog.checkIndustry(state.industry);
+    const engine = await deps.engineFor(state.engine, state.placement);
     await fault(deps, 'Select template', 'before', state);
     // One conditional write checks that the entry exists, is this clone's and is not READY
     // or beyond (TenantStateConflictError otherwise, which the state machine does not roll back).
     await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
-    const engine = await deps.engineFor(state.engine, state.placement);
     const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
       state.version,
       state.industry,
@@ -222,9 +227,15 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   },
 
   'Roll back clone': async (state, deps) => {
-    const engine = await deps.engineFor(state.engine, state.placement);
     await fault(deps, ROLLBACK_STEP, 'before', state);
-    const { foreign } = await removeArtefacts(engine, deps, state.cloneId);
+    let foreign: readonly string[] = [];
+    try {
+      const engine = await deps.engineFor(state.engine, state.placement);
+      ({ foreign } = await removeArtefacts(engine, deps, state.cloneId));
+    } catch (error) {
+      // An engine or placement this deployment does not serve holds nothing of this clone.
+      if (!(error instanceof ValidationError)) throw error;
+    }
     // Another clone's artefacts are never touched; the entry says that they were left.
     const lastError = `${describeError(state.error)}${foreign.length ? ` (left untouched: ${foreign.join('; ')})` : ''}`;
     try {
