@@ -27,6 +27,40 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
+/**
+ * Registers a PENDING entry (unless `register` is false) and starts its clone workflow
+ * directly, bypassing TenantService's checks, as a retry or a crafted input would.
+ */
+async function startRaw(
+  tenantId: string,
+  cloneId: string,
+  fields: { engine?: 'sqlite'; placement?: 'shared' | 'dedicated'; version?: string; industry?: string } = {},
+  options: { register?: boolean; executionName?: string } = {},
+) {
+  const input = {
+    tenantId,
+    cloneId,
+    engine: 'sqlite' as const,
+    placement: 'shared' as const,
+    version: 'v1.1',
+    industry: 'technology',
+    ...fields,
+  };
+  if (options.register !== false) {
+    const now = new Date().toISOString();
+    await t.plane.deps.registry.register({
+      ...input,
+      state: 'PENDING',
+      createdAt: now,
+      updatedAt: now,
+      rev: 0,
+    });
+  }
+  const name = options.executionName ?? `${tenantId}--${cloneId}`;
+  await t.plane.runner.start('clone', name, { ...input, sampleSize: 1 });
+  return t.plane.runner.wait(name);
+}
+
 describe('TenantService with the local workflow runner', () => {
   it('returns the same clone when the same tenant is created twice', async () => {
     const first = await t.plane.tenants.create({
@@ -130,29 +164,7 @@ describe('TenantService with the local workflow runner', () => {
     const squatter = `${t.namespace}_t_${cloneId}`;
     await sqlite.createDatabase(squatter);
     await sqlite.writeMarker(squatter, { kind: 'clone', cloneId: '999999999999' });
-    const now = new Date().toISOString();
-    await t.plane.deps.registry.register({
-      tenantId: 'squatted',
-      cloneId,
-      state: 'PENDING',
-      engine: 'sqlite',
-      placement: 'shared',
-      version: 'v1.1',
-      industry: 'technology',
-      createdAt: now,
-      updatedAt: now,
-      rev: 0,
-    });
-    await t.plane.runner.start('clone', 'squatted--abcdef012345', {
-      tenantId: 'squatted',
-      cloneId,
-      engine: 'sqlite',
-      placement: 'shared',
-      version: 'v1.1',
-      industry: 'technology',
-      sampleSize: 1,
-    });
-    const execution = await t.plane.runner.wait('squatted--abcdef012345');
+    const execution = await startRaw('squatted', cloneId);
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('ForeignArtefactError');
     const record = await t.plane.tenants.get('squatted');
@@ -164,30 +176,7 @@ describe('TenantService with the local workflow runner', () => {
   });
 
   it('marks FAILED, with the reason, a clone whose workflow input asks for what is not served', async () => {
-    const now = new Date().toISOString();
-    const cloneId = '0123456789ab';
-    await t.plane.deps.registry.register({
-      tenantId: 'not-served',
-      cloneId,
-      state: 'PENDING',
-      engine: 'sqlite',
-      placement: 'dedicated',
-      version: 'v1.1',
-      industry: 'technology',
-      createdAt: now,
-      updatedAt: now,
-      rev: 0,
-    });
-    await t.plane.runner.start('clone', 'not-served--0123456789ab', {
-      tenantId: 'not-served',
-      cloneId,
-      engine: 'sqlite',
-      placement: 'dedicated',
-      version: 'v1.1',
-      industry: 'technology',
-      sampleSize: 1,
-    });
-    const execution = await t.plane.runner.wait('not-served--0123456789ab');
+    const execution = await startRaw('not-served', '0123456789ab', { placement: 'dedicated' });
     expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state)).toEqual([
       'Select template',
       'Roll back clone',
@@ -201,16 +190,12 @@ describe('TenantService with the local workflow runner', () => {
 
   it('refuses, without touching it, a workflow for a tenant that is already READY', async () => {
     const ready = await t.plane.tenants.get('twice');
-    await t.plane.runner.start('clone', 'twice--again', {
-      tenantId: 'twice',
-      cloneId: ready.cloneId,
-      engine: 'sqlite',
-      placement: 'shared',
-      version: 'v1.0',
-      industry: 'finance',
-      sampleSize: 1,
-    });
-    const execution = await t.plane.runner.wait('twice--again');
+    const execution = await startRaw(
+      'twice',
+      ready.cloneId,
+      { version: 'v1.0', industry: 'finance' },
+      { register: false, executionName: 'twice--again' },
+    );
     expect(execution.error).toBe('TenantStateConflictError');
     expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state)).toEqual([
       'Select template',
