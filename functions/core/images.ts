@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ensureControlTables } from './control-tables.js';
 import type { DatabaseEngine, EngineName, Marker } from './engine.js';
 import { DatabaseExistsError, ImageVerificationError } from './errors.js';
 import { type Fingerprint, fingerprint } from './fingerprint.js';
@@ -153,6 +154,8 @@ export class RootImageManager {
     const tmp = this.scratchName('bld', label);
     try {
       await this.replay(template.version, template.industry, tmp);
+      // Clones inherit the control plane's own (empty) tables: no DDL per clone for them.
+      await this.engine.transaction(tmp, ensureControlTables);
       const fp = await this.fingerprintOf(tmp);
       const problems = verify(template, fp);
       if (problems.length) throw new ImageVerificationError(name, problems);

@@ -17,7 +17,7 @@ export const SCRIPT_KINDS = ['root_schema', 'indexes', 'constraints', 'initial_d
 export type ScriptKind = (typeof SCRIPT_KINDS)[number] | 'industry_template' | 'migration';
 
 /** Bump when the way images are built changes, so every image is rebuilt once. */
-export const IMAGE_FORMAT = 1;
+export const IMAGE_FORMAT = 2;
 
 /** The catalogue that ships with the code: `root_schemas/` at the repository root. */
 export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../root_schemas/', import.meta.url));

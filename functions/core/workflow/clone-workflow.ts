@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { ensureControlTables } from '../control-tables.js';
 import { type DatabaseEngine, ENGINE_NAMES, type Endpoint, type EngineName, type Login } from '../engine.js';
 import {
   CloneVerificationError,
@@ -127,9 +128,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     // The schema came with the root image; what the clone still needs is its own record of
     // which template version it is at, which fleet upgrades extend.
     await engine.transaction(database, async (tx) => {
-      await tx.query(
-        'CREATE TABLE IF NOT EXISTS _clonefactory_schema_history (version VARCHAR(16) NOT NULL PRIMARY KEY, industry VARCHAR(32) NOT NULL, fingerprint VARCHAR(64) NOT NULL, applied_by VARCHAR(32) NOT NULL, applied_at VARCHAR(32) NOT NULL)',
-      );
+      await ensureControlTables(tx);
       await tx.query('DELETE FROM _clonefactory_schema_history WHERE version = ?', [state.version]);
       await tx.query(
         'INSERT INTO _clonefactory_schema_history (version, industry, fingerprint, applied_by, applied_at) VALUES (?, ?, ?, ?, ?)',

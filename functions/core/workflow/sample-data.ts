@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ensureControlTables, SEED_TABLE } from '../control-tables.js';
 import type { SqlExecutor } from '../engine.js';
 
 /** A small, fast, seedable PRNG (mulberry32): the same tenant id always yields the same rows. */
@@ -29,9 +30,6 @@ const ROLES = ['user', 'user', 'analyst', 'admin'] as const;
 const STATUSES = ['pending', 'paid', 'shipped', 'delivered', 'cancelled'] as const;
 const BATCH = 200;
 
-/** Table holding the one row that says this tenant's sample data is in. */
-export const SEED_TABLE = '_clonefactory_seed';
-
 /**
  * Inserts `size` sample users (and, where the template has them, customers) and `size`
  * orders against the template's products, all derived from the tenant id. Runs inside the
@@ -43,9 +41,7 @@ export async function populateSampleData(
   size: number,
   tables: readonly string[],
 ): Promise<{ inserted: boolean; users: number; orders: number }> {
-  await tx.query(
-    `CREATE TABLE IF NOT EXISTS ${SEED_TABLE} (tenant_id VARCHAR(64) NOT NULL PRIMARY KEY, size INTEGER NOT NULL, seeded_at VARCHAR(32) NOT NULL)`,
-  );
+  await ensureControlTables(tx);
   const done = await tx.query(`SELECT size FROM ${SEED_TABLE} WHERE tenant_id = ?`, [tenantId]);
   if (done.length > 0) return { inserted: false, users: 0, orders: 0 };
   const random = prng(tenantId);
