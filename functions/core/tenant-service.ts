@@ -37,8 +37,12 @@ export function cloneExecutionName(record: Pick<CloneRecord, 'tenantId' | 'clone
   return `${record.tenantId}--${record.cloneId}`;
 }
 
-export function deprovisionExecutionName(record: Pick<CloneRecord, 'tenantId' | 'cloneId'>): string {
-  return `${record.tenantId}--${record.cloneId}--delete`;
+/**
+ * The deprovision execution's name carries the entry's revision: a deletion that failed
+ * (the entry stays DELETING, one revision on) can be asked for again under a new name.
+ */
+export function deprovisionExecutionName(record: Pick<CloneRecord, 'tenantId' | 'cloneId' | 'rev'>): string {
+  return `${record.tenantId}--${record.cloneId}--delete-${record.rev}`;
 }
 
 /**

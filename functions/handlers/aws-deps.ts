@@ -20,6 +20,10 @@ let deps: Promise<CloneWorkflowDeps> | undefined;
 
 export function awsDeps(): Promise<CloneWorkflowDeps> {
   deps ??= build();
+  // A failed start (a throttled call, say) is not remembered by the warm container.
+  deps.catch(() => {
+    deps = undefined;
+  });
   return deps;
 }
 
@@ -54,6 +58,7 @@ async function build(): Promise<CloneWorkflowDeps> {
           return engine === 'postgresql' ? new PostgresEngine({ url }) : new MysqlEngine({ url });
         });
         engines.set(engine, e);
+        e.catch(() => engines.delete(engine));
       }
       return e;
     },

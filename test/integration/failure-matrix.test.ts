@@ -17,7 +17,11 @@ const cases = CLONE_STEPS.flatMap((step, index) =>
   (['before', 'after'] as const).map((when) => ({ step, index, when })),
 );
 
-function injectByTenantId(step: string, when: 'before' | 'after', state: CloneWorkflowState): void {
+function injectByTenantId(
+  step: string,
+  when: 'before' | 'after',
+  state: Pick<CloneWorkflowState, 'tenantId'>,
+): void {
   const m = /^f(\d)-(before|after)$/.exec(state.tenantId);
   if (m && CLONE_STEPS[Number(m[1])] === step && m[2] === when) throw new InjectedFaultError(step, when);
 }

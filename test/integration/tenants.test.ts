@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  InjectedFaultError,
   InvalidIdentifierError,
   TenantAlreadyExistsError,
   TenantStateConflictError,
@@ -14,8 +15,23 @@ import { startTestPlane, type TestPlane } from '../support/control-plane.js';
 
 /** Fails the first attempt of "Populate data" for tenants named `flaky-*` with a retryable error. */
 const attempts = new Map<string, number>();
-function flaky(step: string, when: 'before' | 'after', state: CloneWorkflowState): void {
-  if (!state.tenantId.startsWith('flaky') || step !== 'Populate data' || when !== 'before') return;
+function flaky(step: string, when: 'before' | 'after', state: Pick<CloneWorkflowState, 'tenantId'>): void {
+  // A deletion that fails once for good (not retryable), to prove it can be asked for again.
+  if (state.tenantId === 'undeletable' && step === 'Remove clone' && !attempts.has('undeletable')) {
+    attempts.set('undeletable', 1);
+    throw new InjectedFaultError(step, when);
+  }
+  // A lost response after the READY write: the retry must find the clone READY and keep it.
+  if (
+    state.tenantId === 'flaky-verify' &&
+    step === 'Verify and register' &&
+    when === 'after' &&
+    !attempts.has('flaky-verify')
+  ) {
+    attempts.set('flaky-verify', 1);
+    throw new TransientError('response lost after READY');
+  }
+  if (!state.tenantId.startsWith('flaky-one') || step !== 'Populate data' || when !== 'before') return;
   const n = (attempts.get(state.tenantId) ?? 0) + 1;
   attempts.set(state.tenantId, n);
   if (n === 1) throw new TransientError('simulated throttling');
@@ -203,6 +219,28 @@ describe('TenantService with the local workflow runner', () => {
     ]);
     expect(await t.plane.tenants.get('twice')).toEqual(ready);
     expect(await t.artefacts('sqlite', ready.cloneId)).toMatchObject({ database: true, secret: true });
+  });
+
+  it('keeps a READY clone when the retry of "Verify and register" finds it READY already', async () => {
+    const execution = await t.create({ tenantId: 'flaky-verify', engine: 'sqlite' });
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.events.filter((e) => e.type === 'StateRetried').map((e) => e.state)).toEqual([
+      'Verify and register',
+    ]);
+    const record = await t.plane.tenants.get('flaky-verify');
+    expect(record.state).toBe('READY');
+    expect(await t.artefacts('sqlite', record.cloneId)).toMatchObject({ database: true, secret: true });
+  });
+
+  it('lets a deletion that failed be asked for again, under a new execution name', async () => {
+    await t.create({ tenantId: 'undeletable', engine: 'sqlite' });
+    const first = await t.plane.tenants.delete('undeletable');
+    expect((await t.plane.runner.wait(first.executionName)).status).toBe('FAILED');
+    expect((await t.plane.tenants.get('undeletable')).state).toBe('DELETING');
+    const second = await t.plane.tenants.delete('undeletable');
+    expect(second.executionName).not.toBe(first.executionName);
+    expect((await t.plane.runner.wait(second.executionName)).status).toBe('SUCCEEDED');
+    expect((await t.plane.tenants.get('undeletable')).state).toBe('DELETED');
   });
 
   it('runs exactly the definitions that CDK synthesizes', () => {

@@ -11,6 +11,7 @@ import {
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
+  CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   EngineUnavailableError,
@@ -232,8 +233,9 @@ export class MysqlEngine implements DatabaseEngine {
       ddl.push(rows[0]?.['Create Table'] as string);
     }
     await this.createDatabase(target);
-    const conn = await this.connect(target);
+    let conn: mysql.Connection | undefined;
     try {
+      conn = await this.connect(target);
       await conn.query('SET FOREIGN_KEY_CHECKS = 0');
       for (const [i, t] of tables.entries()) {
         await conn.query(ddl[i] as string);
@@ -245,7 +247,7 @@ export class MysqlEngine implements DatabaseEngine {
       await this.dropDatabase(target);
       throw error;
     } finally {
-      await conn.end();
+      await conn?.end();
     }
   }
 
@@ -276,6 +278,18 @@ export class MysqlEngine implements DatabaseEngine {
    * names from acting as wildcards, and keeps control-plane tables read-only.
    */
   async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
+    try {
+      await this.configureTenantAccessUnsafe(plan);
+    } catch (error) {
+      // mysql2 keeps the failed statement on error.sql, and CREATE/ALTER USER statements hold
+      // the password: rethrow the server's message alone, with any password masked.
+      let message = errorMessage(error);
+      for (const role of plan.roles) message = message.split(role.password).join('***');
+      throw new CloneFactoryError(`MySQL refused the access setup of ${plan.database}: ${message}`);
+    }
+  }
+
+  private async configureTenantAccessUnsafe(plan: TenantAccessPlan): Promise<void> {
     const tables = await this.tables(plan.database);
     for (const role of plan.roles) {
       const user = `${mysql.escape(assertDatabaseName(role.name))}@'%'`;
@@ -357,6 +371,9 @@ export class MysqlEngine implements DatabaseEngine {
     this.flavour ??= this.pool
       .query<mysql.RowDataPacket[]>('SELECT VERSION() AS v')
       .then(([rows]) => (String(rows[0]?.v).includes('MariaDB') ? 'mariadb' : 'mysql'));
+    this.flavour.catch(() => {
+      this.flavour = undefined;
+    });
     return this.flavour;
   }
 

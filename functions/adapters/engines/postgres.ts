@@ -135,9 +135,11 @@ export class PostgresEngine implements DatabaseEngine {
       (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
     if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
     await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
-    if (!marker) return;
     try {
-      await this.writeMarker(target, marker);
+      // CREATE DATABASE gives PUBLIC CONNECT and TEMP; close it at once, not only when the
+      // clone's roles are configured.
+      await this.admin.query(`REVOKE ALL ON DATABASE ${q(target)} FROM PUBLIC`);
+      if (marker) await this.writeMarker(target, marker);
     } catch (error) {
       await this.dropDatabase(target);
       throw error;
@@ -173,12 +175,10 @@ export class PostgresEngine implements DatabaseEngine {
     const limits = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
     // The owner inherits pg_database_owner's USAGE on schema public: foreign-key checks run
     // as the owner of the referencing table, so without it every cascading DELETE fails.
-    await this.ensureRole(plan.ownerRole, `NOLOGIN INHERIT ${limits}`);
-    await this.admin.query(`COMMENT ON ROLE ${q(plan.ownerRole)} IS ${marker}`);
+    await this.ensureRole(plan.ownerRole, `NOLOGIN INHERIT ${limits}`, marker);
     for (const role of plan.roles) {
       const options = `LOGIN NOINHERIT ${limits} CONNECTION LIMIT ${Math.trunc(plan.connectionLimit)} PASSWORD ${pg.escapeLiteral(scramSha256Verifier(role.password))}`;
-      await this.ensureRole(role.name, options);
-      await this.admin.query(`COMMENT ON ROLE ${q(role.name)} IS ${marker}`);
+      await this.ensureRole(role.name, options, marker);
     }
     // The owner cannot log in; an owner that could would be able to re-grant CONNECT to PUBLIC.
     await this.admin.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.ownerRole)}`);
@@ -255,7 +255,12 @@ export class PostgresEngine implements DatabaseEngine {
       connectionTimeoutMillis: 5000,
     });
     client.on('error', () => {});
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
     return { ...executor(client), close: () => client.end() };
   }
 
@@ -263,8 +268,8 @@ export class PostgresEngine implements DatabaseEngine {
     // A client of its own: waiting on a pool client could starve the pool that `fn` needs.
     const client = new pg.Client({ connectionString: this.options.url, statement_timeout: 120_000 });
     client.on('error', () => {});
-    await client.connect();
     try {
+      await client.connect();
       await client.query('SELECT pg_advisory_lock(hashtext($1))', [
         `clonefactory:${assertDatabaseName(name)}`,
       ]);
@@ -288,17 +293,36 @@ export class PostgresEngine implements DatabaseEngine {
       await this.admin.query('REVOKE CONNECT ON DATABASE postgres FROM PUBLIC');
       await this.admin.query('REVOKE CONNECT ON DATABASE template1 FROM PUBLIC');
     })();
+    this.closedServerDatabases.catch(() => {
+      this.closedServerDatabases = undefined;
+    });
     return this.closedServerDatabases;
   }
 
-  private async ensureRole(name: string, options: string): Promise<void> {
-    try {
-      await this.admin.query(`CREATE ROLE ${q(name)} ${options}`);
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      // 42710: exists (a retry adopting its own role); XX000/23505: a concurrent create won.
-      if (code !== '42710' && code !== '23505') throw error;
-      await this.admin.query(`ALTER ROLE ${q(name)} ${options}`);
+  /**
+   * Creates the role, or aligns an existing one, and writes its marker comment in the same
+   * transaction: a role never exists without the clone id that owns it.
+   */
+  private async ensureRole(name: string, options: string, marker: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.admin.connect();
+      try {
+        await client.query('BEGIN');
+        const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
+          assertDatabaseName(name),
+        ]);
+        await client.query(`${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${q(name)} ${options}`);
+        await client.query(`COMMENT ON ROLE ${q(name)} IS ${marker}`);
+        await client.query('COMMIT');
+        return;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        const code = (error as { code?: string }).code;
+        // 42710/23505: a concurrent retry created it first; the next attempt aligns it.
+        if (attempt > 0 || (code !== '42710' && code !== '23505')) throw error;
+      } finally {
+        client.release();
+      }
     }
   }
 
@@ -318,6 +342,10 @@ export class PostgresEngine implements DatabaseEngine {
     this.serverVersion ??= this.admin
       .query<{ server_version_num: string }>('SHOW server_version_num')
       .then((r) => Number(r.rows[0]?.server_version_num ?? 0));
+    // A failed lookup is not remembered: the next call asks again.
+    this.serverVersion.catch(() => {
+      this.serverVersion = undefined;
+    });
     return this.serverVersion;
   }
 

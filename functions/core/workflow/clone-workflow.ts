@@ -73,7 +73,7 @@ export interface CloneWorkflowDeps {
   readonly faults?: (
     step: string,
     when: 'before' | 'after',
-    state: CloneWorkflowState,
+    state: Pick<CloneWorkflowState, 'tenantId' | 'cloneId'>,
   ) => void | Promise<void>;
 }
 
@@ -166,7 +166,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     // whose password nobody knows; a retry reuses the stored passwords.
     const stored = await deps.secrets.get(names.secretId);
     const credentials: CloneCredentials = stored
-      ? (JSON.parse(stored) as CloneCredentials)
+      ? parseCredentials(stored, names.secretId)
       : {
           engine: state.engine,
           ...endpointFields(engine.endpoint(database)),
@@ -211,10 +211,10 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
         `fingerprint ${fp.hash.slice(0, 12)} differs from the image's ${String(state.imageFingerprint).slice(0, 12)}`,
       );
     if (!stored) problems.push(`secret ${secretId} is missing`);
-    else
-      problems.push(...(await isolationProbe(engine, deps, state, JSON.parse(stored) as CloneCredentials)));
+    else problems.push(...(await isolationProbe(engine, deps, state, parseCredentials(stored, secretId))));
     if (problems.length) throw new CloneVerificationError(state.tenantId, problems);
-    await deps.registry.transition(state.tenantId, state.cloneId, ['CREATING'], 'READY', {
+    // READY -> READY too: a retry after a lost response must not fail (and roll back) a good clone.
+    await deps.registry.transition(state.tenantId, state.cloneId, ['CREATING', 'READY'], 'READY', {
       database,
       endpoint: describeEndpoint(engine.endpoint(database)),
       secretId,
@@ -228,16 +228,24 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   'Roll back clone': async (state, deps) => {
     await fault(deps, ROLLBACK_STEP, 'before', state);
     let foreign: readonly string[] = [];
+    let incomplete: unknown;
     try {
       const engine = await deps.engineFor(state.engine, state.placement);
       ({ foreign } = await removeArtefacts(engine, deps, state.cloneId));
     } catch (error) {
-      // An engine or placement this deployment does not serve holds nothing of this clone.
-      if (!(error instanceof ValidationError)) throw error;
+      // An engine or placement this deployment does not serve holds nothing of this clone;
+      // any other failure is reported, after the entry is marked, and retried.
+      if (!(error instanceof ValidationError)) incomplete = error;
     }
     // Another clone's artefacts are never touched; the entry says that they were left.
-    const lastError = `${describeError(state.error)}${foreign.length ? ` (left untouched: ${foreign.join('; ')})` : ''}`;
+    const notes = [
+      ...(foreign.length ? [`left untouched: ${foreign.join('; ')}`] : []),
+      ...(incomplete ? [`rollback incomplete: ${errorMessage(incomplete)}`] : []),
+    ];
+    const lastError = `${describeError(state.error)}${notes.length ? ` (${notes.join('; ')})` : ''}`;
     try {
+      // Marked FAILED even when the clean-up failed: the entry never stays PENDING or CREATING,
+      // and deleting a FAILED tenant finishes the clean-up.
       await deps.registry.transition(
         state.tenantId,
         state.cloneId,
@@ -251,6 +259,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
       // The entry belongs to another clone (or is gone): there is nothing of ours to mark.
       if (!(error instanceof TenantStateConflictError)) throw error;
     }
+    if (incomplete) throw incomplete;
     await fault(deps, ROLLBACK_STEP, 'after', state);
     return state;
   },
@@ -414,6 +423,15 @@ async function attempt(engine: DatabaseEngine, database: string, login: Login): 
     return null;
   } catch (error) {
     return errorMessage(error);
+  }
+}
+
+/** Parses a stored credentials document; a corrupt one gets a fixed message that quotes none of it. */
+function parseCredentials(text: string, secretId: string): CloneCredentials {
+  try {
+    return JSON.parse(text) as CloneCredentials;
+  } catch {
+    throw new ValidationError(`secret ${secretId} does not hold a credentials document`);
   }
 }
 

@@ -54,5 +54,8 @@ export async function runDeprovisionStep(
   const state = deprovisionState.parse(input);
   assertTenantId(state.tenantId);
   assertCloneId(state.cloneId);
-  return deprovisionState.parse(await step(state, deps));
+  await deps.faults?.(name, 'before', state);
+  const result = deprovisionState.parse(await step(state, deps));
+  await deps.faults?.(name, 'after', state);
+  return result;
 }
