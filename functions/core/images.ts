@@ -136,11 +136,6 @@ export class RootImageManager {
     return fingerprint(await this.engine.introspect(database));
   }
 
-  /** Drops an image (e.g. before retiring a version). Idempotent. */
-  async remove(version: string, industry: string): Promise<void> {
-    await this.engine.dropDatabase(this.imageName(version, industry));
-  }
-
   /** A fresh name for a scratch database that {@link dropStaleBuilds} can recognise by its age. */
   scratchName(purpose: 'bld' | 'val' | 'old', label: string): string {
     const stamp = Math.floor(this.now().getTime() / 1000).toString(36);

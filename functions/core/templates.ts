@@ -233,9 +233,9 @@ export class TemplateCatalog {
   /** Reads and checksums every file the manifest names; returns one problem per bad file. */
   async verifyFiles(): Promise<string[]> {
     const problems: string[] = [];
-    for (const entry of allEntries(this.manifest)) {
+    for (const { kind, entry } of manifestEntries(this.manifest)) {
       try {
-        await this.read(entry);
+        await this.read({ kind, ...entry });
       } catch (error) {
         problems.push((error as Error).message);
       }
@@ -277,30 +277,37 @@ export class TemplateCatalog {
   }
 
   private async read(entry: { kind: ScriptKind; file: string; sha256: string }): Promise<LoadedScript> {
-    const path = join(this.dir, entry.file);
-    if (relative(this.dir, path).startsWith('..')) throw new TemplateFileMissingError(entry.file);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch {
-      throw new TemplateFileMissingError(entry.file);
-    }
-    const actual = createHash('sha256').update(bytes).digest('hex');
+    const { bytes, sha256: actual } = await readTemplateFile(this.dir, entry.file);
     if (actual !== entry.sha256) throw new ChecksumMismatchError(entry.file, entry.sha256, actual);
     return { kind: entry.kind, file: entry.file, sha256: actual, sql: bytes.toString('utf8') };
   }
 }
 
-/** Every file entry of a manifest, for checksum verification and rehashing. */
-export function allEntries(manifest: Manifest): { kind: ScriptKind; file: string; sha256: string }[] {
-  const out: { kind: ScriptKind; file: string; sha256: string }[] = [];
+/** Reads a file of the catalogue and its sha256; a missing file or one outside `dir` is named. */
+async function readTemplateFile(dir: string, file: string): Promise<{ bytes: Buffer; sha256: string }> {
+  const path = join(dir, file);
+  if (relative(dir, path).startsWith('..')) throw new TemplateFileMissingError(file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    throw new TemplateFileMissingError(file);
+  }
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+type FileEntry = { file: string; sha256: string };
+
+/** Every file entry of a manifest, by reference (rehash updates them in place), with its kind. */
+function manifestEntries(manifest: Manifest): { kind: ScriptKind; entry: FileEntry }[] {
+  const out: { kind: ScriptKind; entry: FileEntry }[] = [];
   for (const engine of Object.values(manifest.engines)) {
     for (const version of Object.values(engine.versions)) {
-      for (const kind of SCRIPT_KINDS) out.push({ kind, ...version.scripts[kind] });
-      if (version.migration) out.push({ kind: 'migration', ...version.migration });
+      for (const kind of SCRIPT_KINDS) out.push({ kind, entry: version.scripts[kind] });
+      if (version.migration) out.push({ kind: 'migration', entry: version.migration });
     }
     for (const industry of Object.values(engine.industries))
-      out.push({ kind: 'industry_template', ...industry });
+      out.push({ kind: 'industry_template', entry: industry });
   }
   return out;
 }
@@ -344,25 +351,12 @@ export async function rehashManifest(dir: string = DEFAULT_TEMPLATES_DIR): Promi
   const catalog = await TemplateCatalog.load(dir);
   const manifest = structuredClone(catalog.manifest);
   const changed: string[] = [];
-  const visit = async (entry: { file: string; sha256: string }) => {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(join(catalog.dir, entry.file));
-    } catch {
-      throw new TemplateFileMissingError(entry.file);
-    }
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== entry.sha256) {
-      entry.sha256 = actual;
+  for (const { entry } of manifestEntries(manifest)) {
+    const { sha256 } = await readTemplateFile(catalog.dir, entry.file);
+    if (sha256 !== entry.sha256) {
+      entry.sha256 = sha256;
       changed.push(entry.file);
     }
-  };
-  for (const engine of Object.values(manifest.engines)) {
-    for (const version of Object.values(engine.versions)) {
-      for (const kind of SCRIPT_KINDS) await visit(version.scripts[kind]);
-      if (version.migration) await visit(version.migration);
-    }
-    for (const industry of Object.values(engine.industries)) await visit(industry);
   }
   if (changed.length)
     await writeFile(join(catalog.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLONE_STEPS } from '../../functions/core/workflow/clone-workflow.js';
 import { clonectl } from '../support/cli.js';
 import { tempDir } from '../support/engines.js';
 
@@ -46,14 +47,7 @@ describe('clonectl tenants, without a running control plane', () => {
       execution.events
         .filter((e: { type: string }) => e.type === 'StateEntered')
         .map((e: { state: string }) => e.state),
-    ).toEqual([
-      'Select template',
-      'Create database',
-      'Apply schema',
-      'Populate data',
-      'Configure security',
-      'Verify and register',
-    ]);
+    ).toEqual([...CLONE_STEPS]);
     expect(history.stdout).not.toMatch(/password/i);
   });
 

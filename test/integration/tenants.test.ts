@@ -9,7 +9,7 @@ import {
   TransientError,
   ValidationError,
 } from '../../functions/core/errors.js';
-import type { CloneWorkflowState } from '../../functions/core/workflow/clone-workflow.js';
+import { CLONE_STEPS, type CloneWorkflowState } from '../../functions/core/workflow/clone-workflow.js';
 import { synthesizeWorkflowDefinitions } from '../../local/synthesize-workflows.js';
 import { startTestPlane, type TestPlane } from '../support/control-plane.js';
 
@@ -246,12 +246,7 @@ describe('TenantService with the local workflow runner', () => {
   it('runs exactly the definitions that CDK synthesizes', () => {
     expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
     expect(Object.keys(t.plane.runner.definitions.clone.States)).toEqual([
-      'Select template',
-      'Create database',
-      'Apply schema',
-      'Populate data',
-      'Configure security',
-      'Verify and register',
+      ...CLONE_STEPS,
       'Roll back clone',
       'Clone failed',
       'Clone refused',
