@@ -35,6 +35,15 @@ export interface PostgresEngineOptions {
   readonly cloneStrategy?: PostgresCloneStrategy;
   /** Upper bound of admin connections this engine keeps open. */
   readonly maxConnections?: number;
+  /**
+   * Keep a connection to each database that per-database work opened, for this many ms of
+   * idleness, so that a long-lived process (the local control plane) pays the connection
+   * set-up of a new clone once instead of once per step. 0 (the default, and what Lambda uses:
+   * a frozen container never times out its idle clients) opens a fresh client every time.
+   * Every operation that needs a database free of sessions (drop, rename, seal, clone from it)
+   * closes this engine's kept connection to it first.
+   */
+  readonly keepDatabaseConnectionsMs?: number;
 }
 
 const q = (name: string) => pg.escapeIdentifier(assertDatabaseName(name));
@@ -44,6 +53,7 @@ export class PostgresEngine implements DatabaseEngine {
   readonly engine = 'postgresql' as const;
   readonly location: string;
   private readonly admin: pg.Pool;
+  private readonly databasePools = new Map<string, pg.Pool>();
   private serverVersion?: Promise<number>;
 
   constructor(private readonly options: PostgresEngineOptions) {
@@ -81,6 +91,7 @@ export class PostgresEngine implements DatabaseEngine {
   }
 
   async dropDatabase(name: string): Promise<void> {
+    await this.releaseDatabase(name);
     // A template database cannot be dropped until it is unmarked; FORCE ends stray sessions.
     const r = await this.admin.query<{ datistemplate: boolean }>(
       'SELECT datistemplate FROM pg_database WHERE datname = $1',
@@ -92,6 +103,7 @@ export class PostgresEngine implements DatabaseEngine {
 
   async renameDatabase(from: string, to: string): Promise<void> {
     if (!(await this.databaseExists(from))) throw new DatabaseNotFoundError(from);
+    await this.releaseDatabase(from);
     await this.adminDdl(to, `ALTER DATABASE ${q(from)} RENAME TO ${q(to)}`);
   }
 
@@ -134,6 +146,7 @@ export class PostgresEngine implements DatabaseEngine {
     const strategy =
       (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
     if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
+    await this.releaseDatabase(source);
     await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
     try {
       // CREATE DATABASE gives PUBLIC CONNECT and TEMP; close it at once, not only when the
@@ -149,6 +162,7 @@ export class PostgresEngine implements DatabaseEngine {
   async sealImage(name: string): Promise<void> {
     // No connections means CREATE DATABASE ... TEMPLATE never meets "source database is being
     // accessed by other users", and no tenant role can ever read the image.
+    await this.releaseDatabase(name);
     await this.admin.query(`REVOKE ALL ON DATABASE ${q(name)} FROM PUBLIC`);
     await this.admin.query(`ALTER DATABASE ${q(name)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
   }
@@ -280,7 +294,16 @@ export class PostgresEngine implements DatabaseEngine {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.databasePools.keys()].map((name) => this.releaseDatabase(name)));
     await this.admin.end();
+  }
+
+  /** Ends the kept connections to `name`, if any. */
+  private async releaseDatabase(name: string): Promise<void> {
+    const pool = this.databasePools.get(name);
+    if (!pool) return;
+    this.databasePools.delete(name);
+    await pool.end().catch(() => {});
   }
 
   /**
@@ -361,27 +384,61 @@ export class PostgresEngine implements DatabaseEngine {
     }
   }
 
-  private async withClient<T>(name: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({
-      connectionString: withDatabase(this.options.url, assertDatabaseName(name)),
-    });
-    client.on('error', () => {});
+  private async withClient<T>(name: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const database = assertDatabaseName(name);
+    const keepMs = this.options.keepDatabaseConnectionsMs ?? 0;
+    let client: pg.ClientBase & { release?: (error?: Error | boolean) => void };
     try {
-      await client.connect();
+      if (keepMs > 0) {
+        let pool = this.databasePools.get(database);
+        if (!pool) {
+          pool = new pg.Pool({
+            connectionString: withDatabase(this.options.url, database),
+            max: 2,
+            idleTimeoutMillis: keepMs,
+            allowExitOnIdle: true,
+          });
+          // A kept client whose session ends (DROP DATABASE ... FORCE elsewhere) is dropped by
+          // the pool; it must not crash the process.
+          pool.on('error', () => {});
+          this.databasePools.set(database, pool);
+        }
+        client = await pool.connect();
+      } else {
+        const fresh = new pg.Client({ connectionString: withDatabase(this.options.url, database) });
+        fresh.on('error', () => {});
+        try {
+          await fresh.connect();
+        } catch (error) {
+          await fresh.end().catch(() => {});
+          throw error;
+        }
+        client = fresh;
+      }
     } catch (cause) {
-      if ((cause as { code?: string }).code === '3D000') throw new DatabaseNotFoundError(name);
+      if ((cause as { code?: string }).code === '3D000') {
+        await this.releaseDatabase(database);
+        throw new DatabaseNotFoundError(name);
+      }
       throw new EngineUnavailableError('postgresql', `${this.location}: ${errorMessage(cause)}`, { cause });
     }
+    let failure: unknown;
     try {
       return await fn(client);
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
-      await client.end();
+      if (client.release) {
+        // A client that failed is not trusted with the next step's work: it is closed.
+        client.release(failure !== undefined);
+      } else await (client as pg.Client).end();
     }
   }
 }
 
 /** `?` placeholders become `$1..$n` (our SQL never has a `?` inside a literal). */
-function executor(client: pg.Client | pg.PoolClient): SqlExecutor {
+function executor(client: pg.ClientBase): SqlExecutor {
   return {
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       let n = 0;
@@ -408,7 +465,7 @@ const FK_ACTIONS: Record<string, string> = {
 };
 
 /** Reads the public schema from the catalogs. Exported for the health monitor and drift checks. */
-export async function introspectPostgres(client: pg.Client | pg.PoolClient): Promise<RawTable[]> {
+export async function introspectPostgres(client: pg.ClientBase): Promise<RawTable[]> {
   const tables = await client.query<{ oid: number; name: string }>(
     `SELECT c.oid, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
