@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
 import type { TenantRequestResult } from '../functions/core/tenant-service.js';
 import type { CloneRecord } from '../functions/core/tenants.js';
+import type { UserMapping } from '../functions/core/users.js';
 import { LocalControlPlane } from './control-plane.js';
+import { DevIssuer } from './dev-issuer.js';
 import { LocalEnvironment } from './environment.js';
 import type { ExecutionRecord } from './workflow-runner.js';
 
@@ -18,6 +20,9 @@ export interface ControlPlaneClient {
   execution(name: string): Promise<ExecutionRecord | null>;
   /** Resolves when the execution has stopped. */
   waitForExecution(name: string): Promise<ExecutionRecord>;
+  mapUser(request: Record<string, unknown>): Promise<{ mapping: UserMapping; created: boolean }>;
+  unmapUser(user: string): Promise<UserMapping>;
+  listUsers(tenantId?: string): Promise<UserMapping[]>;
   close(): Promise<void>;
 }
 
@@ -51,7 +56,7 @@ export async function connectControlPlane(
   return InProcessControlPlaneClient.start(env);
 }
 
-async function readOwner(home: string): Promise<OwnerFile | null> {
+export async function readOwner(home: string): Promise<OwnerFile | null> {
   const file = ownerFilePath(home);
   if (!existsSync(file)) return null;
   try {
@@ -91,6 +96,15 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
   }
   waitForExecution(name: string) {
     return this.plane.runner.wait(name);
+  }
+  mapUser(request: Record<string, unknown>) {
+    return this.plane.users.map(request);
+  }
+  unmapUser(user: string) {
+    return this.plane.users.unmap(user);
+  }
+  listUsers(tenantId?: string) {
+    return this.plane.users.list(tenantId ? { tenantId } : {});
   }
   async close() {
     await this.plane.close();
@@ -144,16 +158,43 @@ class HttpControlPlaneClient implements ControlPlaneClient {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  async mapUser(request: Record<string, unknown>) {
+    const { tenantId, ...body } = request;
+    return this.call<{ mapping: UserMapping; created: boolean }>(
+      'POST',
+      `/tenants/${encodeURIComponent(String(tenantId))}/users`,
+      body,
+    );
+  }
+  async unmapUser(user: string) {
+    return (await this.call<{ unmapped: UserMapping }>('DELETE', `/users/${encodeURIComponent(user)}`))
+      .unmapped;
+  }
+  async listUsers(tenantId?: string) {
+    const path = tenantId ? `/tenants/${encodeURIComponent(tenantId)}/users` : '/users';
+    return (await this.call<{ users: UserMapping[] }>('GET', path)).users;
+  }
   async close() {
     await this.env.close();
   }
 
+  /** An operator token from the dev issuer of this state directory: the server verifies it like any other. */
+  private token?: Promise<string>;
+  private operatorToken(): Promise<string> {
+    this.token ??= DevIssuer.load(this.env.home).then((issuer) =>
+      issuer.mint({ email: 'clonectl@clonefactory.local', operator: true, ttlSeconds: 3600 }),
+    );
+    return this.token;
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
+    const authorization = `Bearer ${await this.operatorToken()}`;
     try {
       res = await fetch(new URL(path, this.url), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers:
+          body === undefined ? { authorization } : { authorization, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (cause) {

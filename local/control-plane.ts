@@ -3,13 +3,17 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCloneRegistry } from '../functions/adapters/registry/dynamodb-registry.js';
+import { DynamoDbUserRegistry } from '../functions/adapters/registry/dynamodb-user-registry.js';
 import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store.js';
 import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
+import { TenantData } from '../functions/core/api/tenant-data.js';
+import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
 import type { EngineName } from '../functions/core/engine.js';
 import { ValidationError } from '../functions/core/errors.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { TenantService } from '../functions/core/tenant-service.js';
 import type { Placement } from '../functions/core/tenants.js';
+import { UserService } from '../functions/core/users.js';
 import {
   CLONE_STEPS,
   type CloneWorkflowDeps,
@@ -30,6 +34,8 @@ export interface LocalControlPlaneOptions {
   readonly faults?: CloneWorkflowDeps['faults'];
   readonly retryIntervalMs?: number;
   readonly log?: (message: string) => void;
+  /** Tenant connection pools (the data-plane API). */
+  readonly pools?: Partial<TenantPoolOptions>;
 }
 
 /**
@@ -44,6 +50,10 @@ export class LocalControlPlane {
     readonly deps: CloneWorkflowDeps,
     readonly runner: LocalWorkflowRunner,
     readonly tenants: TenantService,
+    readonly users: UserService,
+    readonly userRegistry: DynamoDbUserRegistry,
+    readonly pools: TenantPools,
+    readonly data: TenantData,
   ) {}
 
   static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
@@ -112,7 +122,31 @@ export class LocalControlPlane {
         retryIntervalMs: options.retryIntervalMs,
       });
       const tenants = new TenantService({ registry, catalog, workflows: runner });
-      const plane = new LocalControlPlane(env, registryServer, deps, runner, tenants);
+      const userRegistry = new DynamoDbUserRegistry({
+        tableName: LOCAL_TABLES.userMappings,
+        client: registryServer.client,
+      });
+      const users = new UserService({ users: userRegistry, clones: registry });
+      const pools = new TenantPools({
+        secrets: deps.secrets,
+        async openSession(principal, _credentials, login, sessionOptions) {
+          const engine = await deps.engineFor(principal.engine, principal.placement);
+          return engine.openSession(principal.database, login, sessionOptions);
+        },
+        options: options.pools,
+      });
+      const data = new TenantData({ pools, catalog });
+      const plane = new LocalControlPlane(
+        env,
+        registryServer,
+        deps,
+        runner,
+        tenants,
+        users,
+        userRegistry,
+        pools,
+        data,
+      );
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
         await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);
@@ -127,6 +161,7 @@ export class LocalControlPlane {
   /** Waits for running executions, then stops the registry. Engines belong to the environment. */
   async close(): Promise<void> {
     await this.runner.drain();
+    await this.pools.close();
     await this.registryServer.close();
   }
 }

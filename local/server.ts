@@ -1,80 +1,128 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { ValidationError } from '../functions/core/errors.js';
-import { errorBody, httpStatusOf } from '../functions/core/http-errors.js';
+import { createRemoteJWKSet } from 'jose';
+import { type ApiEnv, createApiApp } from '../functions/api/app.js';
+import {
+  Authorizer,
+  type AuthorizerConfig,
+  DEFAULT_AUTHORIZER_CONFIG,
+} from '../functions/core/auth/authorizer.js';
 import { templateDetail } from '../functions/core/images.js';
-import type { TemplateCatalog } from '../functions/core/templates.js';
+import { createAuthorizerHandler } from '../functions/handlers/authorizer.js';
+import { LocalApiGateway } from './api-gateway.js';
 import type { LocalControlPlane } from './control-plane.js';
-import type { LocalEnvironment } from './environment.js';
+import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, DevIssuer } from './dev-issuer.js';
+
+export interface LocalServerOptions {
+  readonly plane: LocalControlPlane;
+  readonly port?: number;
+  readonly host?: string;
+  /** API Gateway's authorizer result cache (seconds; 0 turns it off). Default 60. */
+  readonly cacheTtlSeconds?: number;
+  /** Overrides of the authorizer's configuration (issuer, audience and JWKS default to the dev issuer's). */
+  readonly authorizer?: Partial<AuthorizerConfig> & { readonly jwksUrl?: string };
+}
 
 /**
- * The local control plane's HTTP routes: health, the template catalogue with its root
- * images, tenants (which start and inspect the workflows) and executions. It listens on
- * loopback only; operator authentication arrives with the JWT authorizer.
+ * The local control plane's HTTP server: the same API app and authorizer handler as on AWS,
+ * with API Gateway's authorizer caching emulated in front, and the dev issuer's JWKS at
+ * /.well-known/jwks.json, fetched by the authorizer over HTTP as it would fetch an IdP's.
  */
-export function createApp(deps: {
-  catalog: TemplateCatalog;
-  env: LocalEnvironment;
-  plane?: LocalControlPlane;
-}): Hono {
-  const app = new Hono();
+export class LocalServer {
+  private constructor(
+    readonly url: string,
+    readonly gateway: LocalApiGateway,
+    readonly issuer: DevIssuer,
+    readonly authorizer: Authorizer,
+    private readonly server: ReturnType<typeof serve>,
+  ) {}
 
-  app.onError((error, c) => c.json(errorBody(error), httpStatusOf(error)));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: 64 * 1024,
-      onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413),
-    }),
-  );
+  static async start(options: LocalServerOptions): Promise<LocalServer> {
+    const { plane } = options;
+    const env = plane.env;
+    const issuer = await DevIssuer.load(env.home);
+    let jwksUrl = options.authorizer?.jwksUrl ?? env.env.JWKS_URL;
+    const config: AuthorizerConfig = {
+      ...DEFAULT_AUTHORIZER_CONFIG,
+      issuer: env.env.JWT_ISSUER ?? DEV_ISSUER,
+      audience: env.env.JWT_AUDIENCE ?? DEV_AUDIENCE,
+      algorithms: env.env.JWT_ALGORITHMS?.split(',') ?? [DEV_ALGORITHM, 'RS256'],
+      ...options.authorizer,
+    };
+    let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
+    const authorizer = new Authorizer({
+      // Resolved at the first request: the default JWKS URL is this server's, known once it listens.
+      keys: (header, token) => {
+        keys ??= createRemoteJWKSet(new URL(jwksUrl as string), {
+          timeoutDuration: 2000,
+          cooldownDuration: 5000,
+        });
+        return keys(header, token);
+      },
+      users: plane.userRegistry,
+      clones: plane.deps.registry,
+      config,
+    });
+    const gateway = new LocalApiGateway(
+      createAuthorizerHandler(async () => authorizer, { info: () => {} }),
+      options.cacheTtlSeconds ?? Number(env.env.AUTHORIZER_CACHE_TTL_SECONDS ?? 60),
+    );
+    const api = createApiApp({
+      catalog: plane.deps.catalog,
+      tenants: plane.tenants,
+      users: plane.users,
+      data: plane.data,
+      authenticate: gateway.middleware(),
+      health: async () => {
+        const engines: Record<string, { status: 'up' | 'down'; location?: string; reason?: string }> = {};
+        for (const name of plane.deps.catalog.engines) {
+          const r = await env.tryEngine(name);
+          engines[name] =
+            'engine' in r
+              ? { status: 'up', location: r.engine.location }
+              : { status: 'down', reason: r.reason };
+        }
+        const ok = Object.values(engines).some((e) => e.status === 'up');
+        return { ok, body: { status: ok ? 'ok' : 'degraded', engines, pools: plane.pools.metrics() } };
+      },
+      templateDetail: async (engine, version, industry) => {
+        const template = await plane.deps.catalog.resolve(engine, version, industry);
+        const r = await env.tryEngine(template.engine);
+        return templateDetail(template, plane.deps.catalog, 'engine' in r ? r.engine : r);
+      },
+      execution: (name) => plane.runner.describe(name),
+      // This process made the change: its caches let go at once (on AWS, within the TTLs).
+      onUserChange: () => {
+        gateway.flush();
+        authorizer.forget();
+      },
+    });
+    const app = new Hono<ApiEnv>();
+    app.get('/.well-known/jwks.json', (c) => c.json(issuer.jwks()));
+    app.route('/', api);
+    app.notFound((c) =>
+      c.json({ error: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+    );
+    const host = options.host ?? '127.0.0.1';
+    const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>(
+      (resolve, reject) => {
+        const s = serve(
+          { fetch: app.fetch, port: options.port ?? 3000, hostname: host },
+          (info: AddressInfo) => resolve({ server: s, port: info.port }),
+        );
+        s.once('error', reject);
+      },
+    );
+    const url = `http://${host}:${port}`;
+    jwksUrl ??= `${url}/.well-known/jwks.json`;
+    return new LocalServer(url, gateway, issuer, authorizer, server);
+  }
 
-  app.get('/health', async (c) => {
-    const engines: Record<string, { status: 'up' | 'down'; location?: string; reason?: string }> = {};
-    for (const name of deps.catalog.engines) {
-      const r = await deps.env.tryEngine(name);
-      engines[name] =
-        'engine' in r ? { status: 'up', location: r.engine.location } : { status: 'down', reason: r.reason };
-    }
-    const up = Object.values(engines).some((e) => e.status === 'up');
-    return c.json({ status: up ? 'ok' : 'degraded', engines }, up ? 200 : 503);
-  });
-
-  app.get('/templates', (c) => c.json({ templates: deps.catalog.list() }));
-
-  app.get('/templates/:engine/:version/:industry', async (c) => {
-    const { engine, version, industry } = c.req.param();
-    const template = await deps.catalog.resolve(engine, version, industry);
-    const r = await deps.env.tryEngine(template.engine);
-    return c.json(await templateDetail(template, deps.catalog, 'engine' in r ? r.engine : r));
-  });
-
-  const plane = () => {
-    if (!deps.plane) throw new ValidationError('tenants are not served by this process');
-    return deps.plane;
-  };
-
-  app.post('/tenants', async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new ValidationError('request body must be JSON', 'body');
-    }
-    const result = await plane().tenants.create(body);
-    return c.json(result, result.created ? 202 : 200);
-  });
-  app.get('/tenants', async (c) => c.json({ tenants: await plane().tenants.list() }));
-  app.get('/tenants/:id', async (c) => c.json(await plane().tenants.get(c.req.param('id'))));
-  app.delete('/tenants/:id', async (c) => c.json(await plane().tenants.delete(c.req.param('id')), 202));
-  app.get('/executions/:name', async (c) => {
-    const execution = await plane().runner.describe(c.req.param('name'));
-    if (!execution)
-      return c.json({ error: 'NotFound', message: `no execution named ${c.req.param('name')}` }, 404);
-    return c.json(execution);
-  });
-
-  app.notFound((c) =>
-    c.json({ error: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
-  );
-  return app;
+  async close(): Promise<void> {
+    const server = this.server as unknown as import('node:http').Server;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections?.();
+    await closed;
+  }
 }

@@ -83,7 +83,7 @@ export interface DatabaseEngine {
   /** Where a tenant connects to `database`. */
   endpoint(database: string): Endpoint;
   /** Opens a session on `database` as a tenant login. Throws when the login is refused. */
-  openSession(database: string, login: Login): Promise<SqlSession>;
+  openSession(database: string, login: Login, options?: SessionOptions): Promise<SqlSession>;
   /**
    * Runs `fn` holding an exclusive lock named `name` (a database-name-like word) across every
    * process that uses this server: a PostgreSQL advisory lock, MySQL GET_LOCK, a pid file for
@@ -101,6 +101,12 @@ export interface SqlExecutor {
 
 export interface SqlSession extends SqlExecutor {
   close(): Promise<void>;
+}
+
+/** Settings of a tenant session. */
+export interface SessionOptions {
+  /** Statements running longer are cancelled by the server (PostgreSQL, MySQL; SQLite has none). */
+  readonly statementTimeoutMs?: number;
 }
 
 export interface Login {

@@ -205,3 +205,57 @@ export class InjectedFaultError extends CloneFactoryError {
     this.name = 'InjectedFaultError';
   }
 }
+
+/** The user is mapped to another tenant, or the email belongs to another user id. */
+export class UserMappingConflictError extends CloneFactoryError {
+  constructor(
+    readonly userId: string,
+    detail: string,
+  ) {
+    super(`user ${userId}: ${detail}`);
+    this.name = 'UserMappingConflictError';
+  }
+}
+
+/** No mapping for the user. */
+export class UserNotFoundError extends CloneFactoryError {
+  constructor(readonly user: string) {
+    super(`no mapping for user ${user}`);
+    this.name = 'UserNotFoundError';
+  }
+}
+
+/** The request carries no valid credentials (HTTP 401): bad, expired or unverifiable token. */
+export class UnauthenticatedError extends CloneFactoryError {
+  constructor(readonly reason: string) {
+    super(`unauthenticated: ${reason}`);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** Valid credentials that do not grant this request (HTTP 403). */
+export class AccessDeniedError extends CloneFactoryError {
+  constructor(readonly reason: string) {
+    super(`access denied: ${reason}`);
+    this.name = 'AccessDeniedError';
+  }
+}
+
+/** A row the data plane was asked for does not exist. */
+export class RowNotFoundError extends CloneFactoryError {
+  constructor(
+    readonly table: string,
+    readonly id: string,
+  ) {
+    super(`no row ${id} in ${table}`);
+    this.name = 'RowNotFoundError';
+  }
+}
+
+/** No connection could be had within the acquire timeout (the pool or the global cap is full). */
+export class PoolExhaustedError extends CloneFactoryError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`connection pool exhausted: ${detail}`, options);
+    this.name = 'PoolExhaustedError';
+  }
+}

@@ -1,18 +1,34 @@
 import {
+  AccessDeniedError,
   CloneFactoryError,
   EngineUnavailableError,
+  PoolExhaustedError,
+  RowNotFoundError,
   TenantAlreadyExistsError,
   TenantNotFoundError,
   TenantStateConflictError,
+  UnauthenticatedError,
+  UserMappingConflictError,
+  UserNotFoundError,
   ValidationError,
 } from './errors.js';
 
+export type HttpErrorStatus = 400 | 401 | 403 | 404 | 409 | 503 | 500;
+
 /** The one table from error to HTTP status. Unknown errors are 500 and never show their message. */
-export function httpStatusOf(error: unknown): 400 | 404 | 409 | 503 | 500 {
+export function httpStatusOf(error: unknown): HttpErrorStatus {
   if (error instanceof ValidationError) return 400;
-  if (error instanceof TenantNotFoundError) return 404;
-  if (error instanceof TenantAlreadyExistsError || error instanceof TenantStateConflictError) return 409;
-  if (error instanceof EngineUnavailableError) return 503;
+  if (error instanceof UnauthenticatedError) return 401;
+  if (error instanceof AccessDeniedError) return 403;
+  if (error instanceof TenantNotFoundError || error instanceof UserNotFoundError) return 404;
+  if (error instanceof RowNotFoundError) return 404;
+  if (
+    error instanceof TenantAlreadyExistsError ||
+    error instanceof TenantStateConflictError ||
+    error instanceof UserMappingConflictError
+  )
+    return 409;
+  if (error instanceof EngineUnavailableError || error instanceof PoolExhaustedError) return 503;
   return 500;
 }
 

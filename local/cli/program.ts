@@ -1,8 +1,10 @@
 import { Command, Option } from 'commander';
 import { ENGINE_NAMES } from '../../functions/core/engine.js';
+import { demoCommand } from './demo-command.js';
 import { serveCommand } from './serve-command.js';
 import { templatesCommand } from './templates-command.js';
 import { executionsCommand, tenantsCommand } from './tenants-command.js';
+import { tokenCommand, usersCommand } from './users-command.js';
 
 const ENVIRONMENT_HELP = `
 Environment:
@@ -32,7 +34,10 @@ export function buildProgram(): Command {
   program.addCommand(templatesCommand());
   program.addCommand(tenantsCommand());
   program.addCommand(executionsCommand());
+  program.addCommand(usersCommand());
+  program.addCommand(tokenCommand());
   program.addCommand(serveCommand());
+  program.addCommand(demoCommand());
   return program;
 }
 

@@ -1,4 +1,3 @@
-import { serve } from '@hono/node-server';
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../functions/core/errors.js';
 import { RootImageManager } from '../../functions/core/images.js';
@@ -6,7 +5,7 @@ import { TemplateCatalog } from '../../functions/core/templates.js';
 import { removeOwnerFile, writeOwnerFile } from '../client.js';
 import { LocalControlPlane } from '../control-plane.js';
 import { LocalEnvironment } from '../environment.js';
-import { createApp } from '../server.js';
+import { LocalServer } from '../server.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -19,7 +18,7 @@ function port(value: string): number {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start the local control plane: engines on embedded defaults, root images, and the HTTP API')
-    .option('-p, --port <port>', 'HTTP port', port, Number(process.env.PORT) || 8080)
+    .option('-p, --port <port>', 'HTTP port', port, Number(process.env.PORT) || 3000)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--no-build', 'do not build missing root images at start')
     .action(async (opts: { port: number; host: string; build: boolean }) => {
@@ -46,19 +45,25 @@ export function serveCommand(): Command {
         }
       }
       const plane = await LocalControlPlane.start({ env, log });
-      const server = serve(
-        { fetch: createApp({ catalog, env, plane }).fetch, port: opts.port, hostname: opts.host },
-        (info) => {
-          const url = `http://${opts.host}:${info.port}`;
-          void writeOwnerFile(env.home, { pid: process.pid, url, startedAt: new Date().toISOString() });
-          log(
-            `listening on ${url}  (GET /health /templates /tenants /executions/{name}, POST /tenants, DELETE /tenants/{id})`,
-          );
-        },
+      const server = await LocalServer.start({ plane, port: opts.port, host: opts.host });
+      await writeOwnerFile(env.home, {
+        pid: process.pid,
+        url: server.url,
+        startedAt: new Date().toISOString(),
+      });
+      log(
+        `listening on ${server.url}  (OpenAPI at ${server.url}/openapi.json; every route needs a bearer token)`,
       );
+      log(`dev JWT issuer: JWKS at ${server.url}/.well-known/jwks.json`);
+      log('next:');
+      log('  npx clonectl tenants create acme --engine sqlite --industry technology --version v1.1 --wait');
+      log('  npx clonectl users map --email admin@acme.com --tenant acme --role admin');
+      log('  TOKEN=$(npx clonectl token --email admin@acme.com --tenant acme)');
+      log(`  curl -H "Authorization: Bearer $TOKEN" ${server.url}/data/products`);
+      log('  npx clonectl demo');
       const stop = async (signal: string) => {
         log(`${signal}: shutting down`);
-        server.close();
+        await server.close();
         await removeOwnerFile(env.home);
         await plane.close();
         await env.close();

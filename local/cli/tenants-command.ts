@@ -6,7 +6,7 @@ import { type ControlPlaneClient, connectControlPlane } from '../client.js';
 import type { ExecutionRecord } from '../workflow-runner.js';
 import { EXIT, printJson, table } from './output.js';
 
-async function withClient<T>(fn: (client: ControlPlaneClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(fn: (client: ControlPlaneClient) => Promise<T>): Promise<T> {
   const client = await connectControlPlane();
   try {
     return await fn(client);

@@ -133,7 +133,10 @@ describe('clonectl tenants, with `clonectl serve` running on the same state dire
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout).tenant.state).toBe('READY');
     const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
-    const res = await fetch(`${url}/tenants/via-server`);
+    // The server wants an operator token like any client; the CLI mints one for itself.
+    const token = clonectl(['token', '--email', 'ops@example.com', '--operator'], env).stdout.trim();
+    expect((await fetch(`${url}/tenants/via-server`)).status).toBe(401);
+    const res = await fetch(`${url}/tenants/via-server`, { headers: { authorization: `Bearer ${token}` } });
     expect(((await res.json()) as { state: string }).state).toBe('READY');
     const del = clonectl(['tenants', 'delete', 'via-server', '--wait'], env);
     expect(del.stdout).toMatch(/^via-server DELETED/);

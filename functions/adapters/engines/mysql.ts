@@ -5,12 +5,14 @@ import {
   type Endpoint,
   type Login,
   type Marker,
+  type SessionOptions,
   type SqlExecutor,
   type SqlScript,
   type SqlSession,
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
+  AccessDeniedError,
   CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
@@ -18,6 +20,7 @@ import {
   errorMessage,
   ScriptExecutionError,
   TransientError,
+  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
@@ -343,7 +346,7 @@ export class MysqlEngine implements DatabaseEngine {
     return { host: u.hostname, port: Number(u.port || 3306), database: assertDatabaseName(database) };
   }
 
-  async openSession(database: string, login: Login): Promise<SqlSession> {
+  async openSession(database: string, login: Login, options: SessionOptions = {}): Promise<SqlSession> {
     const { host, port } = this.endpoint(database);
     const conn = await mysql.createConnection({
       host,
@@ -353,7 +356,19 @@ export class MysqlEngine implements DatabaseEngine {
       password: login.password,
       connectTimeout: 5000,
     });
-    return { ...executor(conn), close: () => conn.end() };
+    conn.on('error', () => {});
+    try {
+      if (options.statementTimeoutMs) {
+        // MariaDB counts seconds for every statement; MySQL 8 counts ms, for SELECT only.
+        if ((await this.getFlavour()) === 'mariadb')
+          await conn.query('SET SESSION max_statement_time = ?', [options.statementTimeoutMs / 1000]);
+        else await conn.query('SET SESSION max_execution_time = ?', [Math.trunc(options.statementTimeoutMs)]);
+      }
+    } catch (error) {
+      await conn.end().catch(() => {});
+      throw error;
+    }
+    return { ...tenantExecutor(executor(conn)), close: () => conn.end() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -415,6 +430,27 @@ function executor(conn: mysql.Connection): SqlExecutor {
         // 1205 lock wait timeout, 1213 deadlock: try again.
         const errno = (error as { errno?: number }).errno;
         if (errno === 1205 || errno === 1213) throw new TransientError(errorMessage(error), { cause: error });
+        throw error;
+      }
+    },
+  };
+}
+
+/** MySQL error numbers: privilege refusals, and constraint or value refusals. */
+const DENIED = new Set([1044, 1142, 1143, 1227, 1370]);
+const REFUSED_VALUES = new Set([1048, 1062, 1264, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025]);
+
+/** A tenant session's errors as the API reports them (403 for privileges, 400 for values). */
+function tenantExecutor(inner: SqlExecutor): SqlExecutor {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+      try {
+        return await inner.query<T>(sql, params);
+      } catch (error) {
+        const errno = Number((error as { errno?: number }).errno);
+        if (DENIED.has(errno)) throw new AccessDeniedError(`the database refused: ${errorMessage(error)}`);
+        if (REFUSED_VALUES.has(errno))
+          throw new ValidationError(`the database refused the values: ${errorMessage(error)}`);
         throw error;
       }
     },

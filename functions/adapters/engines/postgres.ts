@@ -5,12 +5,14 @@ import {
   type Endpoint,
   type Login,
   type Marker,
+  type SessionOptions,
   type SqlExecutor,
   type SqlScript,
   type SqlSession,
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
+  AccessDeniedError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   EngineUnavailableError,
@@ -18,6 +20,7 @@ import {
   ForeignArtefactError,
   ScriptExecutionError,
   TransientError,
+  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
@@ -258,7 +261,7 @@ export class PostgresEngine implements DatabaseEngine {
     return { host: u.hostname, port: Number(u.port || 5432), database: assertDatabaseName(database) };
   }
 
-  async openSession(database: string, login: Login): Promise<SqlSession> {
+  async openSession(database: string, login: Login, options: SessionOptions = {}): Promise<SqlSession> {
     const { host, port } = this.endpoint(database);
     const client = new pg.Client({
       host,
@@ -267,6 +270,7 @@ export class PostgresEngine implements DatabaseEngine {
       user: login.username,
       password: login.password,
       connectionTimeoutMillis: 5000,
+      ...(options.statementTimeoutMs ? { statement_timeout: Math.trunc(options.statementTimeoutMs) } : {}),
     });
     client.on('error', () => {});
     try {
@@ -275,7 +279,7 @@ export class PostgresEngine implements DatabaseEngine {
       await client.end().catch(() => {});
       throw error;
     }
-    return { ...executor(client), close: () => client.end() };
+    return { ...tenantExecutor(executor(client)), close: () => client.end() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -450,6 +454,26 @@ function executor(client: pg.ClientBase): SqlExecutor {
         const code = (error as { code?: string }).code;
         if (code === '40001' || code === '40P01' || code === '55P03')
           throw new TransientError(errorMessage(error), { cause: error });
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * A tenant session's errors as the API reports them: the database refusing a privilege is
+ * AccessDeniedError (403), a constraint or a bad value is ValidationError (400).
+ */
+function tenantExecutor(inner: SqlExecutor): SqlExecutor {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+      try {
+        return await inner.query<T>(sql, params);
+      } catch (error) {
+        const code = String((error as { code?: string }).code ?? '');
+        if (code === '42501') throw new AccessDeniedError(`the database refused: ${errorMessage(error)}`);
+        if (code.startsWith('23') || code.startsWith('22'))
+          throw new ValidationError(`the database refused the values: ${errorMessage(error)}`);
         throw error;
       }
     },

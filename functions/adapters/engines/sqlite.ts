@@ -14,17 +14,21 @@ import type {
   TenantAccessPlan,
 } from '../../core/engine.js';
 import {
+  AccessDeniedError,
   CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
+  errorMessage,
   ScriptExecutionError,
   TransientError,
+  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName, quoteSqliteIdentifier as qi } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
+import type { AppRole } from '../../core/tenants.js';
 import { acquirePidLock } from '../pid-lock.js';
-import { assertMarker, MARKER_TABLE, parseMarker } from './marker.js';
+import { assertMarker, INTERNAL_TABLE_PATTERN, MARKER_TABLE, parseMarker } from './marker.js';
 
 export interface SqliteEngineOptions {
   /** The one directory all SQLite databases live in. Names map to `<dir>/<name>.db`; no path comes from input. */
@@ -214,16 +218,16 @@ export class SqliteEngine implements DatabaseEngine {
   async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
     await chmod(this.path(plan.database), 0o600);
     this.withDb(plan.database, (db) => {
-      db.exec(
-        `CREATE TABLE IF NOT EXISTS ${qi(ACCESS_TABLE)} (username TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, mode TEXT NOT NULL CHECK (mode IN ('rw', 'ro')))`,
-      );
-      const upsert = db.prepare(
-        `INSERT OR REPLACE INTO ${qi(ACCESS_TABLE)} (username, token_sha256, mode) VALUES (?, ?, ?)`,
-      );
       db.transaction(() => {
-        db.prepare(`DELETE FROM ${qi(ACCESS_TABLE)}`).run();
-        for (const role of plan.roles)
-          upsert.run(role.name, sha256(role.password), role.appRole === 'analyst' ? 'ro' : 'rw');
+        // Rebuilt whole: the roles are all in the plan, and an older file's table may lack a mode.
+        db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`);
+        db.exec(
+          `CREATE TABLE ${qi(ACCESS_TABLE)} (username TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL, mode TEXT NOT NULL CHECK (mode IN ${SQL_MODES}))`,
+        );
+        const insert = db.prepare(
+          `INSERT INTO ${qi(ACCESS_TABLE)} (username, token_sha256, mode) VALUES (?, ?, ?)`,
+        );
+        for (const role of plan.roles) insert.run(role.name, sha256(role.password), ROLE_MODE[role.appRole]);
       })();
     });
   }
@@ -251,7 +255,7 @@ export class SqliteEngine implements DatabaseEngine {
         const row = table
           ? (db
               .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
-              .get(login.username) as { token_sha256: string; mode: 'rw' | 'ro' } | undefined)
+              .get(login.username) as { token_sha256: string; mode: SessionMode } | undefined)
           : undefined;
         const given = Buffer.from(sha256(login.password), 'hex');
         const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
@@ -261,9 +265,15 @@ export class SqliteEngine implements DatabaseEngine {
     );
     if (!mode) throw new SqliteLoginError(database);
     const db = new Database(this.path(database), { readonly: mode === 'ro', fileMustExist: true });
-    db.pragma('foreign_keys = ON');
-    if (mode === 'ro') db.pragma('query_only = ON');
-    return { ...executor(db), close: async () => void db.close() };
+    try {
+      db.pragma('foreign_keys = ON');
+      if (mode === 'ro') db.pragma('query_only = ON');
+      else guardSession(db, mode);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return { ...tenantExecutor(executor(db)), close: async () => void db.close() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -323,6 +333,54 @@ function executor(db: Database.Database): SqlExecutor {
       if (statement.reader) return statement.all(...values) as T[];
       statement.run(...values);
       return [];
+    },
+  };
+}
+
+/**
+ * How each app role's session is opened: `ro` read-only, `rwn` read-write without DELETE
+ * (the `user` role), `rw` everything. SQLite has no grants; these are its closest equivalent.
+ */
+type SessionMode = 'rw' | 'rwn' | 'ro';
+const ROLE_MODE: Readonly<Record<AppRole, SessionMode>> = { admin: 'rw', user: 'rwn', analyst: 'ro' };
+const SQL_MODES = "('rw', 'rwn', 'ro')";
+
+/**
+ * Session-local (TEMP) triggers: the control-plane tables refuse every write, and a `rwn`
+ * session refuses DELETE on every table. A session running arbitrary SQL could drop its own
+ * TEMP triggers; the tenant API runs only statements it builds (see docs/ARCHITECTURE.md).
+ */
+function guardSession(db: Database.Database, mode: SessionMode): void {
+  const tables = db
+    .prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    .all() as { name: string }[];
+  let n = 0;
+  const refuse = (table: string, action: 'INSERT' | 'UPDATE' | 'DELETE') =>
+    db.exec(
+      `CREATE TEMP TRIGGER ${qi(`cf_guard_${n++}`)} BEFORE ${action} ON main.${qi(table)} BEGIN SELECT RAISE(ABORT, 'permission denied: ${action.toLowerCase()} on this table'); END`,
+    );
+  for (const { name } of tables) {
+    if (INTERNAL_TABLE_PATTERN.test(name))
+      for (const a of ['INSERT', 'UPDATE', 'DELETE'] as const) refuse(name, a);
+    else if (mode === 'rwn') refuse(name, 'DELETE');
+  }
+}
+
+/** A tenant session's errors as the API reports them (403 for refusals, 400 for values). */
+function tenantExecutor(inner: SqlExecutor): SqlExecutor {
+  return {
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+      try {
+        return await inner.query<T>(sql, params);
+      } catch (error) {
+        const code = String((error as { code?: string }).code ?? '');
+        const message = errorMessage(error);
+        if (code.startsWith('SQLITE_READONLY') || /permission denied/.test(message))
+          throw new AccessDeniedError(`the database refused: ${message}`);
+        if (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH')
+          throw new ValidationError(`the database refused the values: ${message}`);
+        throw error;
+      }
     },
   };
 }

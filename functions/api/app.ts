@@ -1,0 +1,184 @@
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { MAX_PAGE, type TenantData } from '../core/api/tenant-data.js';
+import type { Principal, UserPrincipal } from '../core/auth/authorizer.js';
+import { mayCall, ROUTES, type RouteSpec } from '../core/auth/policy.js';
+import { AccessDeniedError, UserNotFoundError, ValidationError } from '../core/errors.js';
+import { errorBody, httpStatusOf } from '../core/http-errors.js';
+import type { TemplateCatalog } from '../core/templates.js';
+import type { TenantService } from '../core/tenant-service.js';
+import type { UserService } from '../core/users.js';
+import { openApiDocument } from './openapi.js';
+
+export type ApiEnv = { Variables: { principal: Principal } };
+
+/** What the routes need; the Lambda handler and the local server each supply their own. */
+export interface ApiDeps {
+  readonly catalog: TemplateCatalog;
+  readonly tenants: TenantService;
+  readonly users: UserService;
+  readonly data: TenantData;
+  /** Sets `principal`, or answers 401/403 itself. Runs before every route: none is public. */
+  readonly authenticate: MiddlewareHandler<ApiEnv>;
+  readonly health: () => Promise<{ ok: boolean; body: unknown }>;
+  readonly templateDetail: (engine: string, version: string, industry: string) => Promise<unknown>;
+  readonly execution: (name: string) => Promise<unknown | null>;
+  /** Called after a mapping changed or went, so that caches and pools let go at once. */
+  readonly onUserChange?: (userId: string) => void;
+}
+
+type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
+
+const param = (c: Context<ApiEnv>, name: string): string => {
+  const value = c.req.param(name);
+  if (value === undefined) throw new ValidationError(`missing path parameter ${name}`, name);
+  return value;
+};
+
+/**
+ * The whole HTTP API, routes written once: the Lambda adapter serves it on AWS behind API
+ * Gateway and its authorizer, the local server runs it with the same authorizer as middleware.
+ * Every route in {@link ROUTES} is registered here and nothing else; each checks its access
+ * rule again, whatever the authorizer's policy said.
+ */
+export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.onError((error, c) => c.json(errorBody(error), httpStatusOf(error)));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413),
+    }),
+  );
+
+  const user = (c: Context<ApiEnv>): UserPrincipal => {
+    const p = c.get('principal');
+    if (p?.kind !== 'user') throw new AccessDeniedError('a tenant user token is needed');
+    return p;
+  };
+  const json = async (c: Context<ApiEnv>): Promise<unknown> => {
+    try {
+      return await c.req.json();
+    } catch {
+      throw new ValidationError('request body must be JSON', 'body');
+    }
+  };
+  const changed = (userId: string) => deps.onUserChange?.(userId);
+
+  const handlers: Record<string, Handler> = {
+    'GET /health': async (c) => {
+      const h = await deps.health();
+      return c.json(h.body as object, h.ok ? 200 : 503);
+    },
+    'GET /openapi.json': (c) => c.json(openApiDocument()),
+    'GET /templates': (c) => c.json({ templates: deps.catalog.list() }),
+    'GET /templates/:engine/:version/:industry': async (c) => {
+      const detail = await deps.templateDetail(param(c, 'engine'), param(c, 'version'), param(c, 'industry'));
+      return c.json(detail as object);
+    },
+    'POST /tenants': async (c) => {
+      const result = await deps.tenants.create(await json(c));
+      return c.json(result, result.created ? 202 : 200);
+    },
+    'GET /tenants': async (c) => c.json({ tenants: await deps.tenants.list() }),
+    'GET /tenants/:id': async (c) => c.json(await deps.tenants.get(param(c, 'id'))),
+    'DELETE /tenants/:id': async (c) => {
+      const tenantId = param(c, 'id');
+      const result = await deps.tenants.delete(tenantId);
+      // A deleted tenant's users lose access: their mappings go with it.
+      for (const m of await deps.users.list({ tenantId })) {
+        await deps.users.unmap(m.userId).catch(() => {});
+        changed(m.userId);
+      }
+      return c.json(result, 202);
+    },
+    'POST /tenants/:id/users': async (c) => {
+      const body = await json(c);
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        throw new ValidationError('the body must be a JSON object', 'body');
+      const result = await deps.users.map({ ...(body as object), tenantId: param(c, 'id') });
+      changed(result.mapping.userId);
+      return c.json(result, result.created ? 201 : 200);
+    },
+    'GET /tenants/:id/users': async (c) =>
+      c.json({ users: await deps.users.list({ tenantId: param(c, 'id') }) }),
+    'GET /users': async (c) => c.json({ users: await deps.users.list() }),
+    'DELETE /users/:user': async (c) => {
+      const mapping = await deps.users.unmap(param(c, 'user'));
+      changed(mapping.userId);
+      return c.json({ unmapped: mapping });
+    },
+    'GET /executions/:name': async (c) => {
+      const execution = await deps.execution(param(c, 'name'));
+      if (!execution)
+        return c.json({ error: 'NotFound', message: `no execution named ${param(c, 'name')}` }, 404);
+      return c.json(execution as object);
+    },
+    'GET /me': async (c) => {
+      const p = user(c);
+      const mapping = await deps.users.find(p.userId);
+      if (!mapping) throw new UserNotFoundError(p.userId);
+      return c.json({
+        user: {
+          userId: mapping.userId,
+          email: mapping.email,
+          tenantId: mapping.tenantId,
+          appRole: mapping.appRole,
+          permissions: mapping.permissions,
+          createdAt: mapping.createdAt,
+          lastAccessed: mapping.lastAccessed ?? null,
+        },
+        clone: {
+          tenantId: p.tenantId,
+          cloneId: p.cloneId,
+          engine: p.engine,
+          version: p.version,
+          industry: p.industry,
+          placement: p.placement,
+        },
+        tables: await deps.data.tables(p),
+      });
+    },
+    'GET /data/:table': async (c) => {
+      const { limit, after, ...filters } = c.req.query();
+      const n = limit === undefined ? undefined : Number(limit);
+      if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > MAX_PAGE))
+        throw new ValidationError(`limit must be an integer from 1 to ${MAX_PAGE}`, 'limit');
+      return c.json(await deps.data.list(user(c), param(c, 'table'), { limit: n, after, filters }));
+    },
+    'GET /data/:table/:id': async (c) =>
+      c.json(await deps.data.get(user(c), param(c, 'table'), param(c, 'id'))),
+    'POST /data/:table': async (c) =>
+      c.json(await deps.data.create(user(c), param(c, 'table'), await json(c)), 201),
+    'PATCH /data/:table/:id': async (c) =>
+      c.json(await deps.data.update(user(c), param(c, 'table'), param(c, 'id'), await json(c))),
+    'DELETE /data/:table/:id': async (c) => {
+      await deps.data.remove(user(c), param(c, 'table'), param(c, 'id'));
+      return c.body(null, 204);
+    },
+  };
+
+  for (const route of ROUTES) {
+    const handler = handlers[`${route.method} ${route.path}`];
+    if (!handler) throw new Error(`no handler for ${route.method} ${route.path}`);
+    app.on(route.method, route.path, deps.authenticate, guard(route), handler);
+  }
+  app.notFound((c) =>
+    c.json({ error: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+  );
+  return app;
+}
+
+/** The route's own access rule, checked after authentication whatever the policy allowed. */
+function guard(route: RouteSpec): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const principal = c.get('principal');
+    if (!principal || !mayCall(principal, route.access))
+      return c.json(
+        { error: 'AccessDeniedError', message: `access denied: ${route.method} ${route.path}` },
+        403,
+      );
+    await next();
+  };
+}

@@ -1,0 +1,272 @@
+import { Pool } from 'tarn';
+import type { UserPrincipal } from '../auth/authorizer.js';
+import type { Login, SessionOptions, SqlExecutor, SqlSession } from '../engine.js';
+import { AccessDeniedError, PoolExhaustedError, ValidationError } from '../errors.js';
+import type { CloneCredentials, SecretStore } from '../secrets.js';
+
+export interface TenantPoolOptions {
+  /** Connections kept open per tenant pool when idle. */
+  readonly min: number;
+  /** Connections per tenant pool (per clone and app role). */
+  readonly max: number;
+  /** Connections across every tenant pool of this process. */
+  readonly globalMax: number;
+  /** How long a request waits for a connection before PoolExhaustedError (503). */
+  readonly acquireTimeoutMs: number;
+  /** An idle connection is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** Server-side limit on one statement. */
+  readonly statementTimeoutMs: number;
+  /** How long credentials read from the secret store are reused. */
+  readonly credentialTtlMs: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: TenantPoolOptions = {
+  min: 0,
+  max: 5,
+  globalMax: 40,
+  acquireTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  statementTimeoutMs: 10_000,
+  credentialTtlMs: 60_000,
+};
+
+export interface PoolMetrics {
+  /** Connections handed out since start. */
+  readonly acquired: number;
+  /** Acquisitions that failed (timeout, login refused, server down). */
+  readonly failed: number;
+  /** Idle connections closed to make room under the global cap. */
+  readonly evicted: number;
+  /** Requests waiting for a connection now. */
+  readonly waiting: number;
+  /** Connections open now, across every tenant pool. */
+  readonly open: number;
+  /** The most that were ever open at once. */
+  readonly peakOpen: number;
+  readonly pools: number;
+}
+
+/** Sessions found broken; tarn's validate() keeps them from being handed out again. */
+const brokenSessions = new WeakSet<SqlSession>();
+
+interface TenantPool {
+  readonly key: string;
+  readonly pool: Pool<SqlSession>;
+  lastUsed: number;
+}
+
+/**
+ * One connection pool per tenant clone and app role, under one global cap. A pool connects
+ * only to its own clone's database, as the login its app role names: the database comes
+ * from the registry (through the principal) and must equal the one in the clone's secret.
+ * When the cap is reached, the idle connections of the least recently used pools are closed
+ * first; if none is idle, the request waits (up to the acquire timeout).
+ */
+export class TenantPools {
+  private readonly pools = new Map<string, TenantPool>();
+  private readonly credentials = new Map<string, { value: CloneCredentials; until: number }>();
+  private readonly waiters: (() => void)[] = [];
+  private open = 0;
+  private peakOpen = 0;
+  private counts = { acquired: 0, failed: 0, evicted: 0, waiting: 0 };
+  private readonly options: TenantPoolOptions;
+
+  constructor(
+    private readonly deps: {
+      readonly secrets: SecretStore;
+      /**
+       * Opens a session on the principal's clone as `login`. Locally the engine adapter of the
+       * environment; on AWS one built from the host and port in the clone's own secret, so the
+       * API never needs an admin credential.
+       */
+      openSession(
+        principal: UserPrincipal,
+        credentials: CloneCredentials,
+        login: Login,
+        options: SessionOptions,
+      ): Promise<SqlSession>;
+      readonly options?: Partial<TenantPoolOptions>;
+    },
+  ) {
+    this.options = { ...DEFAULT_POOL_OPTIONS, ...deps.options };
+    if (this.options.max > this.options.globalMax)
+      throw new ValidationError('the per-tenant pool maximum exceeds the global connection cap', 'max');
+  }
+
+  /** Runs `fn` on a connection of the principal's clone, as its app role's login. */
+  async withSession<T>(principal: UserPrincipal, fn: (session: SqlExecutor) => Promise<T>): Promise<T> {
+    const entry = this.poolFor(principal);
+    entry.lastUsed = Date.now();
+    this.counts.waiting++;
+    let session: SqlSession;
+    try {
+      session = await entry.pool.acquire().promise;
+      this.counts.acquired++;
+    } catch (error) {
+      this.counts.failed++;
+      if (error instanceof AccessDeniedError || error instanceof ValidationError) throw error;
+      if ((error as Error)?.name === 'TimeoutError')
+        throw new PoolExhaustedError(
+          `no connection for tenant ${principal.tenantId} within ${this.options.acquireTimeoutMs} ms`,
+          {
+            cause: error,
+          },
+        );
+      throw error;
+    } finally {
+      this.counts.waiting--;
+    }
+    let broken = false;
+    try {
+      return await fn(session);
+    } catch (error) {
+      // A connection whose server side went away must not serve the next request.
+      broken = isConnectionError(error);
+      throw error;
+    } finally {
+      entry.lastUsed = Date.now();
+      // A broken connection is marked; tarn's validate() drops it before anyone reuses it.
+      if (broken) brokenSessions.add(session);
+      entry.pool.release(session);
+    }
+  }
+
+  metrics(): PoolMetrics {
+    return { ...this.counts, open: this.open, peakOpen: this.peakOpen, pools: this.pools.size };
+  }
+
+  /** Closes one clone's pools (its tenant was deleted or remapped) and forgets its credentials. */
+  async closeClone(cloneId: string): Promise<void> {
+    for (const [key, entry] of this.pools)
+      if (key.startsWith(`${cloneId}:`)) {
+        this.pools.delete(key);
+        await entry.pool.destroy();
+      }
+    for (const key of this.credentials.keys())
+      if (key.startsWith(`${cloneId}:`)) this.credentials.delete(key);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((e) => e.pool.destroy()));
+  }
+
+  private poolFor(principal: UserPrincipal): TenantPool {
+    const key = `${principal.cloneId}:${principal.appRole}`;
+    const existing = this.pools.get(key);
+    if (existing) return existing;
+    const pool = new Pool<SqlSession>({
+      create: async () => this.connect(principal),
+      validate: (session) => !brokenSessions.has(session),
+      destroy: async (session) => {
+        try {
+          await session.close();
+        } finally {
+          this.releaseSlot();
+        }
+      },
+      min: this.options.min,
+      max: this.options.max,
+      acquireTimeoutMillis: this.options.acquireTimeoutMs,
+      createTimeoutMillis: this.options.acquireTimeoutMs,
+      idleTimeoutMillis: this.options.idleTimeoutMs,
+      reapIntervalMillis: Math.min(1_000, this.options.idleTimeoutMs),
+      // A refused login fails the request at once instead of retrying until the timeout.
+      propagateCreateError: true,
+    });
+    const entry: TenantPool = { key, pool, lastUsed: Date.now() };
+    this.pools.set(key, entry);
+    return entry;
+  }
+
+  private async connect(principal: UserPrincipal): Promise<SqlSession> {
+    await this.takeSlot(principal.tenantId);
+    try {
+      const credentials = await this.credentialsOf(principal);
+      const login = credentials.roles[principal.appRole];
+      if (!login)
+        throw new AccessDeniedError(`no ${principal.appRole} login for tenant ${principal.tenantId}`);
+      return await this.deps.openSession(principal, credentials, login, {
+        statementTimeoutMs: this.options.statementTimeoutMs,
+      });
+    } catch (error) {
+      this.releaseSlot();
+      // The cached credentials may be stale (rotated): read them again next time.
+      this.credentials.delete(`${principal.cloneId}:${principal.secretId}`);
+      throw error;
+    }
+  }
+
+  private async credentialsOf(principal: UserPrincipal): Promise<CloneCredentials> {
+    const key = `${principal.cloneId}:${principal.secretId}`;
+    const cached = this.credentials.get(key);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const raw = await this.deps.secrets.get(principal.secretId);
+    if (!raw) throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} are missing`);
+    const value = JSON.parse(raw) as CloneCredentials;
+    // Isolation: the secret must describe the clone the registry names, or nothing connects.
+    if (value.database !== principal.database || value.engine !== principal.engine)
+      throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} name another database`);
+    this.credentials.set(key, { value, until: Date.now() + this.options.credentialTtlMs });
+    return value;
+  }
+
+  /** One slot of the global cap; evicts idle connections of other pools, else waits. */
+  private async takeSlot(tenantId: string): Promise<void> {
+    const deadline = Date.now() + this.options.acquireTimeoutMs;
+    while (this.open >= this.options.globalMax) {
+      if (await this.evictIdle()) continue;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        throw new PoolExhaustedError(
+          `the global cap of ${this.options.globalMax} connections is reached (tenant ${tenantId})`,
+        );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(remaining, 50));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.open++;
+    this.peakOpen = Math.max(this.peakOpen, this.open);
+  }
+
+  private releaseSlot(): void {
+    this.open--;
+    this.waiters.shift()?.();
+  }
+
+  /** Closes the least recently used pool that has nothing in flight. */
+  private async evictIdle(): Promise<boolean> {
+    const victim = [...this.pools.values()]
+      .filter(
+        (e) =>
+          e.pool.numFree() > 0 &&
+          e.pool.numUsed() === 0 &&
+          e.pool.numPendingAcquires() === 0 &&
+          e.pool.numPendingCreates() === 0,
+      )
+      .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+    if (!victim) return false;
+    this.counts.evicted += victim.pool.numFree();
+    this.pools.delete(victim.key);
+    await victim.pool.destroy();
+    return true;
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: string })?.code ?? '');
+  return (
+    ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', '57P01', '57P02', '57P03'].includes(
+      code,
+    ) ||
+    /Connection terminated|connection is closed|The database connection is not open/i.test(
+      String((error as Error)?.message),
+    )
+  );
+}
