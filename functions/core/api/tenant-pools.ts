@@ -1,4 +1,4 @@
-import { Pool } from 'tarn';
+import { Pool, TimeoutError } from 'tarn';
 import type { UserPrincipal } from '../auth/authorizer.js';
 import type { Login, SessionOptions, SqlExecutor, SqlSession } from '../engine.js';
 import { AccessDeniedError, PoolExhaustedError, ValidationError } from '../errors.js';
@@ -106,7 +106,7 @@ export class TenantPools {
     } catch (error) {
       this.counts.failed++;
       if (error instanceof AccessDeniedError || error instanceof ValidationError) throw error;
-      if ((error as Error)?.name === 'TimeoutError')
+      if (error instanceof TimeoutError)
         throw new PoolExhaustedError(
           `no connection for tenant ${principal.tenantId} within ${this.options.acquireTimeoutMs} ms`,
           {
@@ -154,11 +154,12 @@ export class TenantPools {
   }
 
   private poolFor(principal: UserPrincipal): TenantPool {
-    const key = `${principal.cloneId}:${principal.appRole}`;
+    // The database is part of the key: a pool serves exactly one clone database.
+    const key = `${principal.cloneId}:${principal.appRole}:${principal.database}`;
     const existing = this.pools.get(key);
     if (existing) return existing;
     const pool = new Pool<SqlSession>({
-      create: async () => this.connect(principal),
+      create: async () => this.connect(principal, () => entry.pool.numPendingAcquires() > 0),
       validate: (session) => !brokenSessions.has(session),
       destroy: async (session) => {
         try {
@@ -170,7 +171,7 @@ export class TenantPools {
       min: this.options.min,
       max: this.options.max,
       acquireTimeoutMillis: this.options.acquireTimeoutMs,
-      createTimeoutMillis: this.options.acquireTimeoutMs,
+      createTimeoutMillis: 2 * this.options.acquireTimeoutMs,
       idleTimeoutMillis: this.options.idleTimeoutMs,
       reapIntervalMillis: Math.min(1_000, this.options.idleTimeoutMs),
       // A refused login fails the request at once instead of retrying until the timeout.
@@ -181,8 +182,8 @@ export class TenantPools {
     return entry;
   }
 
-  private async connect(principal: UserPrincipal): Promise<SqlSession> {
-    await this.takeSlot(principal.tenantId);
+  private async connect(principal: UserPrincipal, stillNeeded: () => boolean): Promise<SqlSession> {
+    await this.takeSlot(principal.tenantId, stillNeeded);
     try {
       const credentials = await this.credentialsOf(principal);
       const login = credentials.roles[principal.appRole];
@@ -202,21 +203,29 @@ export class TenantPools {
   private async credentialsOf(principal: UserPrincipal): Promise<CloneCredentials> {
     const key = `${principal.cloneId}:${principal.secretId}`;
     const cached = this.credentials.get(key);
-    if (cached && cached.until > Date.now()) return cached.value;
-    const raw = await this.deps.secrets.get(principal.secretId);
-    if (!raw) throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} are missing`);
-    const value = JSON.parse(raw) as CloneCredentials;
-    // Isolation: the secret must describe the clone the registry names, or nothing connects.
+    let value: CloneCredentials;
+    if (cached && cached.until > Date.now()) value = cached.value;
+    else {
+      const raw = await this.deps.secrets.get(principal.secretId);
+      if (!raw) throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} are missing`);
+      value = JSON.parse(raw) as CloneCredentials;
+      this.credentials.set(key, { value, until: Date.now() + this.options.credentialTtlMs });
+    }
+    // Isolation, on every connection: the secret must describe the clone the registry names.
     if (value.database !== principal.database || value.engine !== principal.engine)
       throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} name another database`);
-    this.credentials.set(key, { value, until: Date.now() + this.options.credentialTtlMs });
     return value;
   }
 
   /** One slot of the global cap; evicts idle connections of other pools, else waits. */
-  private async takeSlot(tenantId: string): Promise<void> {
-    const deadline = Date.now() + this.options.acquireTimeoutMs;
+  private async takeSlot(tenantId: string, stillNeeded: () => boolean): Promise<void> {
+    // A create serves whichever request of its pool waits, not the one that started it: it
+    // goes on while any waits (each request times out on its own), up to a hard bound.
+    const deadline = Date.now() + 2 * this.options.acquireTimeoutMs;
     while (this.open >= this.options.globalMax) {
+      // The pool's own connections served its waiters meanwhile: this one is not needed, and
+      // waiting on would keep the pool from being evicted.
+      if (!stillNeeded()) throw new PoolExhaustedError(`connection for tenant ${tenantId} no longer needed`);
       if (await this.evictIdle()) continue;
       const remaining = deadline - Date.now();
       if (remaining <= 0)
@@ -243,13 +252,7 @@ export class TenantPools {
   /** Closes the least recently used pool that has nothing in flight. */
   private async evictIdle(): Promise<boolean> {
     const victim = [...this.pools.values()]
-      .filter(
-        (e) =>
-          e.pool.numFree() > 0 &&
-          e.pool.numUsed() === 0 &&
-          e.pool.numPendingAcquires() === 0 &&
-          e.pool.numPendingCreates() === 0,
-      )
+      .filter((e) => e.pool.numFree() > 0 && e.pool.numUsed() === 0 && e.pool.numPendingAcquires() === 0)
       .sort((a, b) => a.lastUsed - b.lastUsed)[0];
     if (!victim) return false;
     this.counts.evicted += victim.pool.numFree();

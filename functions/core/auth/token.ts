@@ -119,7 +119,8 @@ function classify(error: unknown): UnauthenticatedError {
   if (error instanceof joseErrors.JWKSInvalid) return new SigningKeysUnavailableError('invalid key set');
   if (error instanceof joseErrors.JWKSNoMatchingKey)
     return new UnauthenticatedError('no key matches the token');
-  if (error instanceof joseErrors.JWTExpired) return new UnauthenticatedError('token expired');
+  if (error instanceof joseErrors.JWTExpired)
+    return new UnauthenticatedError(`token expired (${error.claim} claim)`);
   if (error instanceof joseErrors.JWTClaimValidationFailed)
     return new UnauthenticatedError(`claim ${error.claim} check failed (${error.reason})`);
   if (error instanceof joseErrors.JOSEError) {
