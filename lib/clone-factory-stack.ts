@@ -1,6 +1,7 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { TenantApi } from './api/tenant-api.js';
 import { RegistryTables } from './registry/registry-tables.js';
 import { CloneWorkflows } from './workflow/clone-workflows.js';
 
@@ -9,7 +10,11 @@ export interface CloneFactoryStackProps extends StackProps {
   readonly namespace?: string;
   /** ARNs of the shared servers' admin secrets (`{url}` or the RDS master-secret shape). */
   readonly pgAdminSecretArn?: string;
-  readonly mysqlAdminSecretArn?: string;
+    readonly mysqlAdminSecretArn?: string;
+  /** The identity provider the API trusts (context `jwksUrl`, `jwtIssuer`, `jwtAudience`). */
+  readonly jwt?: { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
+  /** Authorizer result cache, seconds (context `authorizerCacheTtlSeconds`, default 60). */
+  readonly authorizerCacheTtlSeconds?: number;
 }
 
 /**
@@ -19,21 +24,49 @@ export interface CloneFactoryStackProps extends StackProps {
  */
 export class CloneFactoryStack extends Stack {
   readonly registry: RegistryTables;
-  readonly workflows: CloneWorkflows;
+    readonly workflows: CloneWorkflows;
+  readonly api: TenantApi;
+
 
   constructor(scope: Construct, id: string, props: CloneFactoryStackProps = {}) {
     super(scope, id, props);
     const context = (key: string) => this.node.tryGetContext(key) as string | undefined;
     const pgArn = props.pgAdminSecretArn ?? context('pgAdminSecretArn');
     const mysqlArn = props.mysqlAdminSecretArn ?? context('mysqlAdminSecretArn');
+        const namespace = props.namespace ?? context('namespace') ?? 'cf';
     this.registry = new RegistryTables(this, 'Registry');
     this.workflows = new CloneWorkflows(this, 'Workflows', {
       clonesTable: this.registry.clones,
-      namespace: props.namespace ?? context('namespace') ?? 'cf',
+      namespace,
       adminSecrets: {
         postgresql: pgArn ? Secret.fromSecretCompleteArn(this, 'PgAdminSecret', pgArn) : undefined,
         mysql: mysqlArn ? Secret.fromSecretCompleteArn(this, 'MysqlAdminSecret', mysqlArn) : undefined,
       },
+    });
+    const jwt = props.jwt ?? {
+      jwksUrl: context('jwksUrl') ?? '',
+      issuer: context('jwtIssuer') ?? '',
+      audience: context('jwtAudience') ?? '',
+    };
+    if (!jwt.jwksUrl || !jwt.issuer || !jwt.audience)
+      Annotations.of(this).addWarningV2(
+        'clonefactory:jwt',
+        'No identity provider configured (-c jwksUrl=... -c jwtIssuer=... -c jwtAudience=...): the API refuses every token.',
+      );
+    const ttl = props.authorizerCacheTtlSeconds ?? Number(context('authorizerCacheTtlSeconds') ?? 60);
+    this.api = new TenantApi(this, 'Api', {
+      clonesTable: this.registry.clones,
+      usersTable: this.registry.userMappings,
+      cloneStateMachine: this.workflows.cloneStateMachine,
+      deprovisionStateMachine: this.workflows.deprovisionStateMachine,
+      namespace,
+      jwt: {
+        // Unset: a JWKS that cannot exist, so that the authorizer fails closed.
+        jwksUrl: jwt.jwksUrl || 'https://identity-provider.invalid/.well-known/jwks.json',
+        issuer: jwt.issuer || 'unconfigured',
+        audience: jwt.audience || 'unconfigured',
+      },
+      authorizerCacheTtl: Duration.seconds(ttl),
     });
   }
 }

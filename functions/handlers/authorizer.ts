@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent } from 'aws-lambda';
 import { type Authorizer, authorizeSafely, principalToContext } from '../core/auth/authorizer.js';
 import { denyAll, policyFor } from '../core/auth/policy.js';
-import { awsAuthorizer } from './aws-api-deps.js';
+import { awsAuthorizer } from './aws-authorizer-deps.js';
 
 const logger = new Logger({ serviceName: 'clonefactory-authorizer' });
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;

@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createRemoteJWKSet } from 'jose';
 import { requireEnv } from '../adapters/config.js';
 import { MysqlEngine } from '../adapters/engines/mysql.js';
 import { PostgresEngine } from '../adapters/engines/postgres.js';
@@ -11,62 +10,12 @@ import { StepFunctionsWorkflows } from '../adapters/workflows/step-functions-sta
 import type { ApiDeps } from '../api/app.js';
 import { TenantData } from '../core/api/tenant-data.js';
 import { TenantPools } from '../core/api/tenant-pools.js';
-import {
-  Authorizer,
-  type AuthorizerConfig,
-  DEFAULT_AUTHORIZER_CONFIG,
-  principalFromContext,
-} from '../core/auth/authorizer.js';
+import { principalFromContext } from '../core/auth/authorizer.js';
 import type { DatabaseEngine } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
 import { TemplateCatalog } from '../core/templates.js';
 import { TenantService } from '../core/tenant-service.js';
 import { UserService } from '../core/users.js';
-
-/** The authorizer's configuration from its environment (set by the CDK construct). */
-export function authorizerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AuthorizerConfig {
-  const num = (name: string, fallback: number) => {
-    const v = env[name];
-    if (v === undefined || v === '') return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0)
-      throw new ValidationError(`${name} must be a non-negative number`, name);
-    return n;
-  };
-  return {
-    ...DEFAULT_AUTHORIZER_CONFIG,
-    issuer: requireEnv('JWT_ISSUER', env),
-    audience: requireEnv('JWT_AUDIENCE', env),
-    algorithms: (env.JWT_ALGORITHMS ?? DEFAULT_AUTHORIZER_CONFIG.algorithms.join(','))
-      .split(',')
-      .map((a) => a.trim()),
-    maxTokenAgeSeconds: num('JWT_MAX_AGE_SECONDS', DEFAULT_AUTHORIZER_CONFIG.maxTokenAgeSeconds),
-    tenantClaim: env.JWT_TENANT_CLAIM || DEFAULT_AUTHORIZER_CONFIG.tenantClaim,
-    operatorScope: env.JWT_OPERATOR_SCOPE || DEFAULT_AUTHORIZER_CONFIG.operatorScope,
-    resolutionTtlMs: num('AUTHORIZER_RESOLUTION_TTL_MS', DEFAULT_AUTHORIZER_CONFIG.resolutionTtlMs),
-  };
-}
-
-let authorizer: Promise<Authorizer> | undefined;
-/** One authorizer per warm container: its JWKS and resolutions outlive an invocation. */
-export function awsAuthorizer(): Promise<Authorizer> {
-  authorizer ??= (async () => {
-    const dynamo = new DynamoDBClient({});
-    return new Authorizer({
-      keys: createRemoteJWKSet(new URL(requireEnv('JWKS_URL')), {
-        timeoutDuration: 3000,
-        cooldownDuration: 30_000,
-      }),
-      users: new DynamoDbUserRegistry({ tableName: requireEnv('USERS_TABLE'), client: dynamo }),
-      clones: new DynamoDbCloneRegistry({ tableName: requireEnv('CLONES_TABLE'), client: dynamo }),
-      config: authorizerConfigFromEnv(),
-    });
-  })();
-  authorizer.catch(() => {
-    authorizer = undefined;
-  });
-  return authorizer;
-}
 
 let api: Promise<ApiDeps> | undefined;
 /**

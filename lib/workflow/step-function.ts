@@ -9,8 +9,11 @@ const HANDLERS = fileURLToPath(new URL('../../functions/handlers/workflow-steps.
 const TEMPLATES = fileURLToPath(new URL('../../root_schemas', import.meta.url));
 
 export interface StepFunctionProps {
-  /** The named export of functions/handlers/workflow-steps.ts. */
+  /** The named export of the entry file. */
   readonly handler: string;
+  /** The handler file (default functions/handlers/workflow-steps.ts). */
+  readonly entry?: string;
+  readonly memorySize?: number;
   readonly environment: Record<string, string>;
   readonly timeout?: Duration;
 }
@@ -23,11 +26,11 @@ export interface StepFunctionProps {
 export class StepFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: StepFunctionProps) {
     super(scope, id, {
-      entry: HANDLERS,
+            entry: props.entry ?? HANDLERS,
       handler: props.handler,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-      memorySize: 512,
+            memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.minutes(5),
       tracing: Tracing.ACTIVE,
       environment: {

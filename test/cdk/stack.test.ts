@@ -2,6 +2,7 @@ import { App, Aspects, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { ROUTES } from '../../functions/core/auth/policy.js';
 import { CloneFactoryStack } from '../../lib/clone-factory-stack.js';
 import { RETRYABLE_ERRORS } from '../../lib/workflow/clone-workflows.js';
 import { resolveIntrinsics } from '../../local/workflow-definitions.js';
@@ -123,7 +124,12 @@ describe('CloneFactoryStack', () => {
   });
 
   it('runs every step on nodejs22.x arm64 with ids, not secrets, in its environment', () => {
-    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    const all = Object.values(template.findResources('AWS::Lambda::Function'));
+    for (const f of all) {
+      expect(f.Properties.Runtime).toBe('nodejs22.x');
+      expect(f.Properties.Architectures).toEqual(['arm64']);
+    }
+    const functions = all.filter((f) => 'PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {}));
     expect(functions).toHaveLength(10);
     for (const f of functions) {
       expect(f.Properties.Runtime).toBe('nodejs22.x');
@@ -163,5 +169,60 @@ describe('CloneFactoryStack', () => {
     expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
     expect(warnings.map((w) => `${w.id}: ${w.entry.data}`)).toEqual([]);
+  });
+
+  it('puts every API route behind the JWT authorizer, with validation, access logs and throttling', () => {
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const m of methods) {
+      expect(m.Properties.AuthorizationType).toBe('CUSTOM');
+      expect(m.Properties.AuthorizerId).toBeDefined();
+      expect(m.Properties.RequestValidatorId).toBeDefined();
+    }
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'TOKEN',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: 60,
+    });
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+      ValidateRequestBody: true,
+      ValidateRequestParameters: true,
+    });
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      TracingEnabled: true,
+      MethodSettings: [
+        Match.objectLike({ DataTraceEnabled: false, ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }),
+      ],
+    });
+  });
+
+  it('gives the authorizer and the API no admin secret, and the API only reads clone secrets', () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (f) => !('PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {})),
+    );
+    expect(fns).toHaveLength(2);
+    const authorizer = fns.find((f) => 'JWKS_URL' in f.Properties.Environment.Variables);
+    expect(Object.keys(authorizer?.Properties.Environment.Variables ?? {}).sort()).toEqual(
+      [
+        'AUTHORIZER_RESOLUTION_TTL_MS',
+        'CLONES_TABLE',
+        'JWKS_URL',
+        'JWT_AUDIENCE',
+        'JWT_ISSUER',
+        'NODE_OPTIONS',
+        'TEMPLATES_DIR',
+        'USERS_TABLE',
+      ].sort(),
+    );
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p).includes('ApiHandler'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[])
+      .filter((s) => JSON.stringify(s.Action).includes('secretsmanager'));
+    expect(statements.length).toBeGreaterThan(0);
+    for (const s of statements) {
+      expect(s.Action).toBe('secretsmanager:GetSecretValue');
+      expect(JSON.stringify(s.Resource)).toContain(':secret:cf/clones/*');
+    }
   });
 });
