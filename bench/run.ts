@@ -5,6 +5,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { apiSuite } from './suites/api.js';
+import { authorizerSuite } from './suites/authorizer.js';
 import { cloneSuite } from './suites/clone.js';
 import { imagesSuite } from './suites/images.js';
 
@@ -22,6 +24,8 @@ export interface SuiteResult {
 const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
   images: imagesSuite,
   clone: cloneSuite,
+  authorizer: authorizerSuite,
+  api: apiSuite,
 };
 
 const { values, positionals } = parseArgs({

@@ -100,6 +100,24 @@ describe('Authorizer', () => {
     clock = new Date();
   });
 
+  it('trusts a verified token again only until its exp', async () => {
+    const remembering = new Authorizer({
+      keys: createLocalJWKSet(issuer.jwks()),
+      users: t.plane.userRegistry,
+      clones: t.plane.deps.registry,
+      config: { ...config, verifiedTokenTtlMs: 3_600_000 },
+      now: () => clock,
+    });
+    const token = await issuer.mint({ email: 'bob@auth-b.example', tenant: 'auth-b', ttlSeconds: 60 });
+    clock = new Date();
+    await remembering.authenticate(token);
+    clock = new Date(Date.now() + 59_000);
+    await remembering.authenticate(token);
+    clock = new Date(Date.now() + 61_000);
+    await expect(remembering.authenticate(token)).rejects.toThrow(/expired/);
+    clock = new Date();
+  });
+
   it('fails closed when the JWKS cannot be fetched', async () => {
     const down = new Authorizer({
       keys: createRemoteJWKSet(new URL('http://127.0.0.1:9/jwks.json'), { timeoutDuration: 500 }),

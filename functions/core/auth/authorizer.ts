@@ -20,8 +20,14 @@ export interface AuthorizerConfig extends TokenPolicy {
   readonly operatorScope: string;
   /** How long a resolved mapping and clone are reused by this instance (ms). Keep it at most the API cache TTL. */
   readonly resolutionTtlMs: number;
-  /** last_accessed is written at most this often per user (ms). */
+    /** last_accessed is written at most this often per user (ms). */
   readonly touchIntervalMs: number;
+  /**
+   * How long this instance trusts a token it has verified (ms), never past its exp or max age:
+   * a warm instance then checks a signature once per token, like API Gateway's own cache. A key
+   * removed from the JWKS stops working within this time.
+   */
+  readonly verifiedTokenTtlMs: number;
 }
 
 export const DEFAULT_AUTHORIZER_CONFIG = {
@@ -31,8 +37,9 @@ export const DEFAULT_AUTHORIZER_CONFIG = {
   clockToleranceSeconds: 0,
   tenantClaim: 'tenant_id',
   operatorScope: 'clonefactory/operator',
-  resolutionTtlMs: 5_000,
+    resolutionTtlMs: 5_000,
   touchIntervalMs: 60_000,
+  verifiedTokenTtlMs: 60_000,
 } as const;
 
 /** Who a request acts for. Never holds a password: the secret id names where the credentials are. */
@@ -73,7 +80,8 @@ interface Resolution {
  */
 export class Authorizer {
   private readonly resolutions = new Map<string, Resolution>();
-  private readonly touched = new Map<string, number>();
+    private readonly touched = new Map<string, number>();
+  private readonly verified = new Map<string, { claims: JWTPayload; until: number }>();
 
   constructor(
     private readonly deps: {
@@ -87,7 +95,7 @@ export class Authorizer {
 
   async authenticate(token: string): Promise<Principal> {
     const now = this.deps.now?.() ?? new Date();
-    const claims = await verifyToken(token, this.deps.keys, this.deps.config, now);
+        const claims = await this.verify(token, now);
     const subject = typeof claims.sub === 'string' && claims.sub.length > 0 ? claims.sub : undefined;
     const email = typeof claims.email === 'string' && claims.email.length > 0 ? claims.email : undefined;
     if (!subject && !email) throw new UnauthenticatedError('token has neither sub nor email');
@@ -120,9 +128,28 @@ export class Authorizer {
     };
   }
 
-  /** Forgets cached resolutions (tests; an operator's change takes effect at once in this process). */
+    /** Forgets cached resolutions (tests; an operator's change takes effect at once in this process). */
   forget(): void {
     this.resolutions.clear();
+  }
+
+  /** verifyToken, remembered per exact token until the earliest of exp, max age and the TTL. */
+  private async verify(token: string, now: Date): Promise<JWTPayload> {
+    const t = now.getTime();
+    const hit = this.verified.get(token);
+    if (hit && t < hit.until) return hit.claims;
+    const claims = await verifyToken(token, this.deps.keys, this.deps.config, now);
+    const ttl = this.deps.config.verifiedTokenTtlMs;
+    if (ttl > 0 && typeof claims.exp === 'number' && typeof claims.iat === 'number') {
+      const until = Math.min(
+        claims.exp * 1000 - this.deps.config.clockToleranceSeconds * 1000,
+        (claims.iat + this.deps.config.maxTokenAgeSeconds) * 1000,
+        t + ttl,
+      );
+      if (this.verified.size >= 5_000) this.verified.clear();
+      this.verified.set(token, { claims, until });
+    }
+    return claims;
   }
 
   private async resolve(
