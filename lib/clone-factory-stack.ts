@@ -10,7 +10,7 @@ export interface CloneFactoryStackProps extends StackProps {
   readonly namespace?: string;
   /** ARNs of the shared servers' admin secrets (`{url}` or the RDS master-secret shape). */
   readonly pgAdminSecretArn?: string;
-    readonly mysqlAdminSecretArn?: string;
+  readonly mysqlAdminSecretArn?: string;
   /** The identity provider the API trusts (context `jwksUrl`, `jwtIssuer`, `jwtAudience`). */
   readonly jwt?: { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
   /** Authorizer result cache, seconds (context `authorizerCacheTtlSeconds`, default 60). */
@@ -24,16 +24,15 @@ export interface CloneFactoryStackProps extends StackProps {
  */
 export class CloneFactoryStack extends Stack {
   readonly registry: RegistryTables;
-    readonly workflows: CloneWorkflows;
+  readonly workflows: CloneWorkflows;
   readonly api: TenantApi;
-
 
   constructor(scope: Construct, id: string, props: CloneFactoryStackProps = {}) {
     super(scope, id, props);
     const context = (key: string) => this.node.tryGetContext(key) as string | undefined;
     const pgArn = props.pgAdminSecretArn ?? context('pgAdminSecretArn');
     const mysqlArn = props.mysqlAdminSecretArn ?? context('mysqlAdminSecretArn');
-        const namespace = props.namespace ?? context('namespace') ?? 'cf';
+    const namespace = props.namespace ?? context('namespace') ?? 'cf';
     this.registry = new RegistryTables(this, 'Registry');
     this.workflows = new CloneWorkflows(this, 'Workflows', {
       clonesTable: this.registry.clones,

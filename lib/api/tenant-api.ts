@@ -156,7 +156,8 @@ export class TenantApi extends Construct {
       [
         {
           id: 'AwsSolutions-IAM5',
-          reason: "grantReadData/grantReadWriteData cover the tables' own indexes (by-email, by-tenant, by-state).",
+          reason:
+            "grantReadData/grantReadWriteData cover the tables' own indexes (by-email, by-tenant, by-state).",
           appliesTo: [{ regex: '/^Resource::<.*\\.Arn>\\/index\\/\\*$/g' }],
         },
         {
@@ -164,7 +165,9 @@ export class TenantApi extends Construct {
           reason:
             'Clone secrets are created at run time, one per clone, under the namespace prefix; read access is scoped to it. grantRead on a state machine covers its executions, named at run time.',
           appliesTo: [
-            { regex: `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:${props.namespace}\\/clones\\/\\*$/g` },
+            {
+              regex: `/^Resource::arn:<AWS::Partition>:secretsmanager:.*:secret:${props.namespace}\\/clones\\/\\*$/g`,
+            },
             { regex: '/^Resource::arn:<AWS::Partition>:states:.*:execution:.*$/g' },
             { regex: '/^Resource::<.*StateMachine.*\\.Arn>:\\*$/g' },
             { regex: '/^Resource::arn:.*:states:.*$/g' },
@@ -188,8 +191,11 @@ export class TenantApi extends Construct {
         },
         {
           id: 'AwsSolutions-IAM4',
-          reason: "API Gateway's account role for CloudWatch logging uses the AWS managed push-to-CloudWatch policy.",
-          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+          reason:
+            "API Gateway's account role for CloudWatch logging uses the AWS managed push-to-CloudWatch policy.",
+          appliesTo: [
+            'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+          ],
         },
       ],
       true,

@@ -26,11 +26,11 @@ export interface StepFunctionProps {
 export class StepFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: StepFunctionProps) {
     super(scope, id, {
-            entry: props.entry ?? HANDLERS,
+      entry: props.entry ?? HANDLERS,
       handler: props.handler,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-            memorySize: props.memorySize ?? 512,
+      memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.minutes(5),
       tracing: Tracing.ACTIVE,
       environment: {

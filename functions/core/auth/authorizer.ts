@@ -20,7 +20,7 @@ export interface AuthorizerConfig extends TokenPolicy {
   readonly operatorScope: string;
   /** How long a resolved mapping and clone are reused by this instance (ms). Keep it at most the API cache TTL. */
   readonly resolutionTtlMs: number;
-    /** last_accessed is written at most this often per user (ms). */
+  /** last_accessed is written at most this often per user (ms). */
   readonly touchIntervalMs: number;
   /**
    * How long this instance trusts a token it has verified (ms), never past its exp or max age:
@@ -37,7 +37,7 @@ export const DEFAULT_AUTHORIZER_CONFIG = {
   clockToleranceSeconds: 0,
   tenantClaim: 'tenant_id',
   operatorScope: 'clonefactory/operator',
-    resolutionTtlMs: 5_000,
+  resolutionTtlMs: 5_000,
   touchIntervalMs: 60_000,
   verifiedTokenTtlMs: 60_000,
 } as const;
@@ -80,7 +80,7 @@ interface Resolution {
  */
 export class Authorizer {
   private readonly resolutions = new Map<string, Resolution>();
-    private readonly touched = new Map<string, number>();
+  private readonly touched = new Map<string, number>();
   private readonly verified = new Map<string, { claims: JWTPayload; until: number }>();
 
   constructor(
@@ -95,7 +95,7 @@ export class Authorizer {
 
   async authenticate(token: string): Promise<Principal> {
     const now = this.deps.now?.() ?? new Date();
-        const claims = await this.verify(token, now);
+    const claims = await this.verify(token, now);
     const subject = typeof claims.sub === 'string' && claims.sub.length > 0 ? claims.sub : undefined;
     const email = typeof claims.email === 'string' && claims.email.length > 0 ? claims.email : undefined;
     if (!subject && !email) throw new UnauthenticatedError('token has neither sub nor email');
@@ -128,7 +128,7 @@ export class Authorizer {
     };
   }
 
-    /** Forgets cached resolutions (tests; an operator's change takes effect at once in this process). */
+  /** Forgets cached resolutions (tests; an operator's change takes effect at once in this process). */
   forget(): void {
     this.resolutions.clear();
   }
