@@ -77,7 +77,7 @@ export class DevIssuer {
     const ttl = request.ttlSeconds ?? 3600;
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400)
       throw new ValidationError('ttl must be 1 to 86400 seconds', 'ttl');
-    const claims: Record<string, unknown> = { email };
+    const claims: Record<string, unknown> = { email, email_verified: true };
     if (request.tenant) claims.tenant_id = request.tenant;
     if (request.operator) claims.scope = 'clonefactory/operator';
     return new SignJWT(claims)

@@ -93,6 +93,7 @@ export class LocalServer {
       },
       execution: (name) => plane.runner.describe(name),
       // This process made the change: its caches let go at once (on AWS, within the TTLs).
+      onCloneGone: (cloneId) => plane.pools.closeClone(cloneId),
       onUserChange: () => {
         gateway.flush();
         authorizer.forget();

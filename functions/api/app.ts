@@ -25,6 +25,8 @@ export interface ApiDeps {
   readonly execution: (name: string) => Promise<unknown | null>;
   /** Called after a mapping changed or went, so that caches and pools let go at once. */
   readonly onUserChange?: (userId: string) => void;
+  /** Called when a tenant's deletion starts: its pools close. */
+  readonly onCloneGone?: (cloneId: string) => Promise<void>;
 }
 
 type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
@@ -86,6 +88,7 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
     'DELETE /tenants/:id': async (c) => {
       const tenantId = param(c, 'id');
       const result = await deps.tenants.delete(tenantId);
+      await deps.onCloneGone?.(result.record.cloneId);
       // A deleted tenant's users lose access: their mappings go with it.
       for (const m of await deps.users.list({ tenantId })) {
         await deps.users.unmap(m.userId).catch(() => {});
@@ -119,6 +122,9 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
       const p = user(c);
       const mapping = await deps.users.find(p.userId);
       if (!mapping) throw new UserNotFoundError(p.userId);
+      // Remapped since the cached authorization: answer nothing rather than mix two tenants.
+      if (mapping.tenantId !== p.tenantId || mapping.cloneId !== p.cloneId)
+        throw new AccessDeniedError('the mapping changed; authorize again');
       return c.json({
         user: {
           userId: mapping.userId,

@@ -36,13 +36,17 @@ export interface UserMapping {
   readonly rev: number;
 }
 
-export const USER_ID = /^[A-Za-z0-9@._:|+-]{1,128}$/;
+/** A subject or a lowercased email: printable ASCII without spaces, slashes or quotes. */
+export const USER_ID = /^[A-Za-z0-9@._:|+!#$%&'*=?^`{}~-]{1,254}$/;
 
 export const mapUserRequest = z.strictObject({
   email: z.email().max(254),
   tenantId: z.string().max(64),
   appRole: z.enum(APP_ROLES),
-  userId: z.string().regex(USER_ID, 'letters, digits and @._:|+- only, at most 128').optional(),
+  userId: z
+    .string()
+    .regex(USER_ID, 'printable characters without spaces, slashes or quotes, at most 254')
+    .optional(),
   /** Moving a user mapped to another tenant must be asked for explicitly. */
   remap: z.boolean().default(false),
 });
@@ -91,6 +95,11 @@ export class UserService {
     const tenantId = assertTenantId(request.tenantId);
     const emailLower = normaliseEmail(request.email);
     const userId = request.userId ?? emailLower;
+    if (!USER_ID.test(userId))
+      throw new ValidationError(
+        `the email ${JSON.stringify(emailLower)} cannot serve as a user id; give a user id`,
+        'userId',
+      );
     const clone = await this.deps.clones.get(tenantId);
     if (!clone) throw new TenantNotFoundError(tenantId);
     if (clone.state !== 'READY') throw new TenantStateConflictError(tenantId, clone.state, 'map a user');

@@ -40,11 +40,17 @@ export function createAuthorizerHandler(
       };
     }
     const p = outcome.principal;
-    return {
-      principalId: p.kind === 'operator' ? p.subject : p.userId,
-      policyDocument: policyFor(p, event.methodArn) as never,
-      context: principalToContext(p),
-    };
+    try {
+      return {
+        principalId: p.kind === 'operator' ? p.subject : p.userId,
+        policyDocument: policyFor(p, event.methodArn) as never,
+        context: principalToContext(p),
+      };
+    } catch {
+      // A malformed registry item (say, a mapping without permissions): refuse, never a 500.
+      log.info('access denied', { reason: 'malformed principal' });
+      return { principalId: 'denied', policyDocument: denyAll(event.methodArn) as never, context: {} };
+    }
   };
 }
 

@@ -197,6 +197,29 @@ describe('CloneFactoryStack', () => {
     });
   });
 
+  it('takes the authorizer cache TTL and the identity provider from context', () => {
+    const app = new App({
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        authorizerCacheTtlSeconds: 5,
+        jwksUrl: 'https://idp.example/.well-known/jwks.json',
+        jwtIssuer: 'https://idp.example',
+        jwtAudience: 'clone-api',
+      },
+    });
+    const t = Template.fromStack(new CloneFactoryStack(app, 'Ctx'));
+    t.hasResourceProperties('AWS::ApiGateway::Authorizer', { AuthorizerResultTtlInSeconds: 5 });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          JWKS_URL: 'https://idp.example/.well-known/jwks.json',
+          JWT_ISSUER: 'https://idp.example',
+          JWT_AUDIENCE: 'clone-api',
+        }),
+      },
+    });
+  });
+
   it('gives the authorizer and the API no admin secret, and the API only reads clone secrets', () => {
     const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (f) => !('PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {})),

@@ -34,13 +34,13 @@ for (const id of ['auth-a', 'auth-b'])
 await t.plane.users.map({ email: 'Ann@Auth-A.example', tenantId: 'auth-a', appRole: 'analyst' });
 await t.plane.users.map({ email: 'bob@auth-b.example', tenantId: 'auth-b', appRole: 'admin' });
 
-let clock = new Date();
+let clock: Date | undefined;
 const authorizer = new Authorizer({
   keys: createLocalJWKSet(issuer.jwks()),
   users: t.plane.userRegistry,
   clones: t.plane.deps.registry,
   config: { ...config, resolutionTtlMs: 0 },
-  now: () => clock,
+  now: () => clock ?? new Date(),
 });
 const mint = (email: string, tenant: string) => issuer.mint({ email, tenant });
 
@@ -82,6 +82,19 @@ describe('Authorizer', () => {
     await expect(authorizer.authenticate(token)).rejects.toThrow(/not available \(DELETED\)/);
   });
 
+  it('never lets a subject borrow the mapping of another user with the same email', async () => {
+    await t.plane.users.map({
+      email: 'hal@auth-a.example',
+      userId: 'idp|123',
+      tenantId: 'auth-a',
+      appRole: 'admin',
+    });
+    const own = await issuer.mint({ email: 'hal@auth-a.example', tenant: 'auth-a', subject: 'idp|123' });
+    expect(await authorizer.authenticate(own)).toMatchObject({ userId: 'idp|123' });
+    const other = await issuer.mint({ email: 'hal@auth-a.example', tenant: 'auth-a', subject: 'idp|999' });
+    await expect(authorizer.authenticate(other)).rejects.toThrow(/not mapped/);
+  });
+
   it('writes last_accessed at most once a minute per user', async () => {
     const token = await mint('bob@auth-b.example', 'auth-b');
     clock = new Date(Date.now() + 120_000);
@@ -97,7 +110,7 @@ describe('Authorizer', () => {
     await authorizer.authenticate(token);
     await new Promise((r) => setTimeout(r, 100));
     expect((await t.plane.userRegistry.get('bob@auth-b.example'))?.lastAccessed).toBe(clock.toISOString());
-    clock = new Date();
+    clock = undefined;
   });
 
   it('trusts a verified token again only until its exp', async () => {
@@ -106,7 +119,7 @@ describe('Authorizer', () => {
       users: t.plane.userRegistry,
       clones: t.plane.deps.registry,
       config: { ...config, verifiedTokenTtlMs: 3_600_000 },
-      now: () => clock,
+      now: () => clock ?? new Date(),
     });
     const token = await issuer.mint({ email: 'bob@auth-b.example', tenant: 'auth-b', ttlSeconds: 60 });
     clock = new Date();
@@ -115,7 +128,7 @@ describe('Authorizer', () => {
     await remembering.authenticate(token);
     clock = new Date(Date.now() + 61_000);
     await expect(remembering.authenticate(token)).rejects.toThrow(/expired/);
-    clock = new Date();
+    clock = undefined;
   });
 
   it('fails closed when the JWKS cannot be fetched', async () => {
@@ -167,6 +180,19 @@ describe('the authorizer Lambda handler', () => {
     );
     const denied = await handler(event(await mint('nobody@auth-a.example', 'auth-a')));
     expect(denied.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
+    // A malformed mapping in the registry (no permissions): a Deny, not an error.
+    await t.plane.userRegistry.put(
+      {
+        ...((await t.plane.userRegistry.get('bob@auth-b.example')) as object),
+        userId: 'broken@auth-b.example',
+        email: 'broken@auth-b.example',
+        emailLower: 'broken@auth-b.example',
+        permissions: undefined,
+      } as never,
+      null,
+    );
+    const malformed = await handler(event(await mint('broken@auth-b.example', 'auth-b')));
+    expect(malformed.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
     const broken = createAuthorizerHandler(
       async () => {
         throw new Error('registry down');

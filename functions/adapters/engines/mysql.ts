@@ -360,7 +360,9 @@ export class MysqlEngine implements DatabaseEngine {
     try {
       if (options.statementTimeoutMs) {
         // MariaDB counts seconds for every statement; MySQL 8 counts ms, for SELECT only.
-        if ((await this.getFlavour()) === 'mariadb')
+        // Asked on this connection: on AWS the engine object has no admin login to ask with.
+        const [version] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
+        if (/mariadb/i.test(String(version[0]?.v)))
           await conn.query('SET SESSION max_statement_time = ?', [options.statementTimeoutMs / 1000]);
         else await conn.query('SET SESSION max_execution_time = ?', [Math.trunc(options.statementTimeoutMs)]);
       }

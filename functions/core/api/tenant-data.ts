@@ -223,11 +223,14 @@ const COLUMNS_SQL: Record<EngineName, string> = {
   sqlite: 'SELECT name, pk FROM pragma_table_info(?) ORDER BY cid',
 };
 
-/** Path and query values are strings; integer keys are compared as numbers. */
-function keyValue(id: string): string | number {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 64)
-    throw new ValidationError('invalid row id', 'id');
-  return /^-?\d{1,15}$/.test(id) ? Number(id) : id;
+/**
+ * Row keys are integers in every template: anything else is refused rather than left to an
+ * engine's casting (MySQL would read "1abc" as 1).
+ */
+function keyValue(id: string): number {
+  if (typeof id !== 'string' || !/^-?\d{1,15}$/.test(id))
+    throw new ValidationError('a row id is an integer', 'id');
+  return Number(id);
 }
 
 /** Driver values as JSON: bigint and Date become strings, Buffers base64. */

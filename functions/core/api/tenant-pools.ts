@@ -1,7 +1,14 @@
 import { Pool, TimeoutError } from 'tarn';
+import { z } from 'zod';
 import type { UserPrincipal } from '../auth/authorizer.js';
 import type { Login, SessionOptions, SqlExecutor, SqlSession } from '../engine.js';
-import { AccessDeniedError, PoolExhaustedError, ValidationError } from '../errors.js';
+import {
+  AccessDeniedError,
+  EngineUnavailableError,
+  errorMessage,
+  PoolExhaustedError,
+  ValidationError,
+} from '../errors.js';
 import type { CloneCredentials, SecretStore } from '../secrets.js';
 
 export interface TenantPoolOptions {
@@ -105,7 +112,12 @@ export class TenantPools {
       this.counts.acquired++;
     } catch (error) {
       this.counts.failed++;
-      if (error instanceof AccessDeniedError || error instanceof ValidationError) throw error;
+      if (
+        error instanceof AccessDeniedError ||
+        error instanceof ValidationError ||
+        error instanceof PoolExhaustedError
+      )
+        throw error;
       if (error instanceof TimeoutError)
         throw new PoolExhaustedError(
           `no connection for tenant ${principal.tenantId} within ${this.options.acquireTimeoutMs} ms`,
@@ -113,7 +125,15 @@ export class TenantPools {
             cause: error,
           },
         );
-      throw error;
+      // Login refused, server down, a broken secret: the tenant's database is unavailable (503).
+      // The driver's message names at most the role, never a password.
+      throw new EngineUnavailableError(
+        principal.engine,
+        `tenant ${principal.tenantId}: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     } finally {
       this.counts.waiting--;
     }
@@ -208,7 +228,7 @@ export class TenantPools {
     else {
       const raw = await this.deps.secrets.get(principal.secretId);
       if (!raw) throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} are missing`);
-      value = JSON.parse(raw) as CloneCredentials;
+      value = parseCredentials(raw, principal.tenantId);
       this.credentials.set(key, { value, until: Date.now() + this.options.credentialTtlMs });
     }
     // Isolation, on every connection: the secret must describe the clone the registry names.
@@ -233,11 +253,19 @@ export class TenantPools {
           `the global cap of ${this.options.globalMax} connections is reached (tenant ${tenantId})`,
         );
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(remaining, 50));
-        this.waiters.push(() => {
+        const wake = () => {
           clearTimeout(timer);
           resolve();
-        });
+        };
+        const timer = setTimeout(
+          () => {
+            const i = this.waiters.indexOf(wake);
+            if (i >= 0) this.waiters.splice(i, 1);
+            resolve();
+          },
+          Math.min(remaining, 50),
+        );
+        this.waiters.push(wake);
       });
     }
     this.open++;
@@ -272,4 +300,20 @@ function isConnectionError(error: unknown): boolean {
       String((error as Error)?.message),
     )
   );
+}
+
+const credentialsSchema = z.object({
+  engine: z.string(),
+  database: z.string(),
+  host: z.string().optional(),
+  port: z.number().optional(),
+  roles: z.record(z.string(), z.object({ username: z.string(), password: z.string() })),
+});
+
+function parseCredentials(raw: string, tenantId: string): CloneCredentials {
+  try {
+    return credentialsSchema.parse(JSON.parse(raw));
+  } catch {
+    throw new EngineUnavailableError('secrets', `the credentials of tenant ${tenantId} are malformed`);
+  }
 }

@@ -104,12 +104,12 @@ export class Authorizer {
     const tenant = claims[this.deps.config.tenantClaim];
     if (typeof tenant !== 'string' || tenant.length === 0)
       throw new UnauthenticatedError(`token has no ${this.deps.config.tenantClaim} claim`);
-    if (email && claims.email_verified === false) throw new UnauthenticatedError('email is not verified');
-    const { mapping, clone } = await this.resolve(subject, email, now.getTime());
+    const emailVerified = claims.email_verified === true || claims.email_verified === 'true';
+    const { mapping, clone } = await this.resolve(subject, email, emailVerified, now.getTime());
     if (mapping.tenantId !== tenant) throw new AccessDeniedError('the token names another tenant');
     if (clone.state !== 'READY' || clone.cloneId !== mapping.cloneId || !clone.database || !clone.secretId)
       throw new AccessDeniedError(`tenant ${mapping.tenantId} is not available (${clone.state})`);
-    this.touch(mapping, now);
+    await this.touch(mapping, now);
     return {
       kind: 'user',
       userId: mapping.userId,
@@ -155,15 +155,18 @@ export class Authorizer {
   private async resolve(
     subject: string | undefined,
     email: string | undefined,
+    emailVerified: boolean,
     now: number,
   ): Promise<Resolution> {
-    const key = `${subject ?? ''}\u0000${email ? normaliseEmail(email) : ''}`;
+    const key = `${subject ?? ''}\u0000${email ? normaliseEmail(email) : ''}\u0000${emailVerified}`;
     const cached = this.resolutions.get(key);
     if (cached && cached.until > now) return cached;
     let mapping = subject ? await this.deps.users.get(subject) : null;
-    if (!mapping && email) {
-      const found = await this.deps.users.findByEmail(normaliseEmail(email));
-      // An email mapped twice is ambiguous: refuse rather than guess.
+    // By email only for a user mapped by email (no subject of its own), and only when the
+    // issuer says it verified the address: a subject never borrows another user's mapping.
+    if (!mapping && email && (emailVerified || !subject)) {
+      const lower = normaliseEmail(email);
+      const found = (await this.deps.users.findByEmail(lower)).filter((m) => m.userId === lower);
       if (found.length === 1) mapping = found[0] ?? null;
     }
     if (!mapping) throw new AccessDeniedError('user is not mapped to a tenant');
@@ -176,14 +179,26 @@ export class Authorizer {
   }
 
   /** last_accessed, at most once per interval per user; a failed write never fails the request. */
-  private touch(mapping: UserMapping, now: Date): void {
+  private async touch(mapping: UserMapping, now: Date): Promise<void> {
+    // Awaited, because Lambda freezes after the handler returns, but never for more than
+    // 250 ms; a failed write never fails the request and is tried again next time.
     const interval = this.deps.config.touchIntervalMs;
     const last = Math.max(this.touched.get(mapping.userId) ?? 0, Date.parse(mapping.lastAccessed ?? '') || 0);
     if (now.getTime() - last < interval) return;
     this.touched.set(mapping.userId, now.getTime());
-    void this.deps.users
+    const write = this.deps.users
       .touch(mapping.userId, now.toISOString(), new Date(now.getTime() - interval).toISOString())
-      .catch(() => {});
+      .then(
+        () => true,
+        () => false,
+      );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), 250);
+    });
+    const ok = await Promise.race([write, timeout]);
+    clearTimeout(timer);
+    if (!ok) this.touched.delete(mapping.userId);
   }
 }
 

@@ -81,7 +81,7 @@ export function denyAll(methodArn: string): IamPolicy {
 
 /** `arn:aws:execute-api:region:account:api/stage` of a method ARN. */
 function apiBase(methodArn: string): string {
-  const [api = '*', stage = '*'] = methodArn.split('/');
+  const [api = '*', stage = '*'] = String(methodArn ?? '*').split('/');
   return `${api}/${stage}`;
 }
 
