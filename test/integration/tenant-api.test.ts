@@ -261,3 +261,35 @@ describe.skipIf(!('engine' in mysql))(
     });
   },
 );
+
+describe('SQLite tenant sessions', () => {
+  it('refuse writes to the control-plane tables, and DELETE for the user role, whatever the first statement', async () => {
+    const engine = await t.plane.env.engine('sqlite');
+    const record = await t.plane.tenants.get('iso-sq-one');
+    const credentials = JSON.parse((await t.plane.deps.secrets.get(record.secretId as string)) as string);
+    const admin = await engine.openSession(record.database as string, credentials.roles.admin);
+    const user = await engine.openSession(record.database as string, credentials.roles.user);
+    try {
+      // A writing statement that also returns rows is the first one: it must be guarded already.
+      await expect(
+        admin.query(
+          "INSERT INTO _clonefactory_schema_history (version, industry, fingerprint, applied_by, applied_at) VALUES ('v9', 'x', 'f', 'me', 'now') RETURNING version",
+        ),
+      ).rejects.toBeInstanceOf(AccessDeniedError);
+      await expect(admin.query('DELETE FROM _clonefactory_schema_history')).rejects.toBeInstanceOf(
+        AccessDeniedError,
+      );
+      const [row] = await user.query<{ id: number }>(
+        "INSERT INTO products (sku, name, category, price) VALUES ('SQ-GUARD', 'g', 'c', 1) RETURNING id",
+      );
+      await expect(user.query('DELETE FROM products WHERE id = ?', [row?.id])).rejects.toBeInstanceOf(
+        AccessDeniedError,
+      );
+      await admin.query('DELETE FROM products WHERE id = ?', [row?.id]);
+      expect(await admin.query('SELECT id FROM products WHERE id = ?', [row?.id])).toEqual([]);
+    } finally {
+      await admin.close();
+      await user.close();
+    }
+  });
+});

@@ -268,12 +268,24 @@ export class SqliteEngine implements DatabaseEngine {
     try {
       db.pragma('foreign_keys = ON');
       if (mode === 'ro') db.pragma('query_only = ON');
-      else guardSession(db, mode);
     } catch (error) {
       db.close();
       throw error;
     }
-    return { ...tenantExecutor(executor(db)), close: async () => void db.close() };
+    const inner = executor(db);
+    // The guard triggers are compiled before the first statement that can write (SQLite's
+    // own verdict: sqlite3_stmt_readonly), so sessions that only read never pay for them.
+    let guarded = mode === 'ro';
+    const guardedExecutor: SqlExecutor = {
+      query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+        if (!guarded && !db.prepare(sql).readonly) {
+          guardSession(db, mode);
+          guarded = true;
+        }
+        return inner.query<T>(sql, params);
+      },
+    };
+    return { ...tenantExecutor(guardedExecutor), close: async () => void db.close() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -326,9 +338,16 @@ function sha256(text: string): string {
 }
 
 function executor(db: Database.Database): SqlExecutor {
+  // Prepared statements are reused per connection: compiling dominated SQLite's share of a clone.
+  const prepared = new Map<string, Database.Statement>();
   return {
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      const statement = db.prepare(sql);
+      let statement = prepared.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        if (prepared.size >= 200) prepared.clear();
+        prepared.set(sql, statement);
+      }
       const values = params.map((p) => (typeof p === 'boolean' ? Number(p) : p));
       if (statement.reader) return statement.all(...values) as T[];
       statement.run(...values);
