@@ -88,8 +88,12 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
   getTenant(tenantId: string) {
     return this.plane.tenants.get(tenantId);
   }
-  deleteTenant(tenantId: string) {
-    return this.plane.tenants.delete(tenantId);
+  async deleteTenant(tenantId: string) {
+    // As the API does: the tenant's users lose their mappings with it.
+    const result = await this.plane.tenants.delete(tenantId);
+    for (const m of await this.plane.users.list({ tenantId }))
+      await this.plane.users.unmap(m.userId).catch(() => {});
+    return result;
   }
   execution(name: string) {
     return this.plane.runner.describe(name);

@@ -147,7 +147,10 @@ describe('clonectl users and token', () => {
       /unmapped from tenant cli-users/,
     );
     expect(clonectl(['users', 'list'], env).stdout).toMatch(/no users mapped/);
-    clonectl(['tenants', 'delete', 'cli-users', '--wait'], env);
+    // Deleting the tenant unmaps its users.
+    clonectl(['users', 'map', '--email', 'gone@example.com', '--tenant', 'cli-users', '--role', 'user'], env);
+    expect(clonectl(['tenants', 'delete', 'cli-users', '--wait'], env).stdout).toMatch(/DELETED/);
+    expect(clonectl(['users', 'list'], env).stdout).toMatch(/no users mapped/);
   });
 
   it('mints dev tokens with the claims the authorizer checks', () => {
