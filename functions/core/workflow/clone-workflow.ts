@@ -204,14 +204,20 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     const secretId = required(state.secretId, 'secretId');
     await fault(deps, 'Verify and register', 'before', state);
     const problems: string[] = [];
-    const [tables, stored] = await Promise.all([engine.introspect(database), deps.secrets.get(secretId)]);
+    const stored = await deps.secrets.get(secretId);
+    // The fingerprint and the isolation probe are independent: side by side.
+    const [tables, probed] = await Promise.all([
+      engine.introspect(database),
+      stored
+        ? isolationProbe(engine, deps, state, parseCredentials(stored, secretId))
+        : Promise.resolve([`secret ${secretId} is missing`]),
+    ]);
     const fp = fingerprint(tables);
     if (fp.hash !== state.imageFingerprint)
       problems.push(
         `fingerprint ${fp.hash.slice(0, 12)} differs from the image's ${String(state.imageFingerprint).slice(0, 12)}`,
       );
-    if (!stored) problems.push(`secret ${secretId} is missing`);
-    else problems.push(...(await isolationProbe(engine, deps, state, parseCredentials(stored, secretId))));
+    problems.push(...probed);
     if (problems.length) throw new CloneVerificationError(state.tenantId, problems);
     // READY -> READY too: a retry after a lost response must not fail (and roll back) a good clone.
     await deps.registry.transition(state.tenantId, state.cloneId, ['CREATING', 'READY'], 'READY', {
