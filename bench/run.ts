@@ -12,6 +12,8 @@ import { imagesSuite } from './suites/images.js';
 
 export interface SuiteContext {
   readonly quick: boolean;
+  /** Only these engines, where the suite measures per engine (`--engine`, repeatable). */
+  readonly engines?: readonly string[];
   readonly log: (message: string) => void;
 }
 
@@ -30,17 +32,24 @@ const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { quick: { type: 'boolean' }, help: { type: 'boolean' } },
+  options: {
+    quick: { type: 'boolean' },
+    help: { type: 'boolean' },
+    engine: { type: 'string', multiple: true },
+  },
 });
 const name = positionals[0];
 if (values.help || !name || !SUITES[name]) {
-  console.log(`usage: npm run bench -- <suite> [--quick]\nsuites: ${Object.keys(SUITES).join(', ')}`);
+  console.log(
+    `usage: npm run bench -- <suite> [--quick] [--engine <name>...]\nsuites: ${Object.keys(SUITES).join(', ')}`,
+  );
   process.exit(values.help ? 0 : 2);
 }
 
 const started = new Date();
 const result = await (SUITES[name] as (ctx: SuiteContext) => Promise<SuiteResult>)({
   quick: values.quick ?? false,
+  engines: values.engine,
   log: (m) => console.error(`[bench] ${m}`),
 });
 const widths = result.table.headers.map((h, i) =>
@@ -49,7 +58,9 @@ const widths = result.table.headers.map((h, i) =>
 for (const row of [result.table.headers, ...result.table.rows])
   console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/${name}.json`, import.meta.url);
+// A run limited to some engines writes a file of its own, beside the full run's.
+const suffix = values.engine?.length ? `-${[...values.engine].sort().join('-')}` : '';
+const file = new URL(`./results/${name}${suffix}.json`, import.meta.url);
 await writeFile(
   file,
   `${JSON.stringify({ suite: name, quick: values.quick ?? false, startedAt: started.toISOString(), node: process.version, data: result.data }, null, 2)}\n`,

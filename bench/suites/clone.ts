@@ -35,6 +35,7 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
   const data: Record<string, unknown> = {};
   try {
     for (const engineName of plane.deps.catalog.engines) {
+      if (ctx.engines && !ctx.engines.includes(engineName)) continue;
       const available = await env.tryEngine(engineName);
       if ('reason' in available) {
         ctx.log(`${engineName}: skipped (${available.reason})`);
