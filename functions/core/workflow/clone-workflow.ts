@@ -91,11 +91,14 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     await fault(deps, 'Select template', 'before', state);
     // One conditional write checks that the entry exists, is this clone's and is not READY
     // or beyond (TenantStateConflictError otherwise, which the state machine does not roll back).
-    await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
-    const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
-      state.version,
-      state.industry,
-    );
+    // The root image is shared and idempotent to ensure: it is looked up while the entry moves.
+    const [, image] = await Promise.all([
+      deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING'),
+      new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
+        state.version,
+        state.industry,
+      ),
+    ]);
     await fault(deps, 'Select template', 'after', state);
     return { ...state, image: image.name, imageFingerprint: image.fingerprint };
   },
