@@ -106,8 +106,11 @@ export async function runDemo(url: string, issuer: DevIssuer, log: (m: string) =
   for (const u of users) {
     const own = await issuer.mint({ email: u.email, tenant: u.tenant, ttlSeconds: 900 });
     const list = await call(own, 'GET', '/data/products?limit=200');
-    products[u.email] = Array.isArray(list.json.rows) ? list.json.rows.length : -1;
-    log(`${u.email} (${u.role} at ${u.tenant}): ${products[u.email]} products`);
+    const rows = Array.isArray(list.json.rows) ? (list.json.rows as { name?: string }[]) : [];
+    products[u.email] = Array.isArray(list.json.rows) ? rows.length : -1;
+    log(
+      `${u.email} (${u.role} at ${u.tenant}): ${rows.length} products: ${rows.map((r) => r.name).join(', ')}`,
+    );
     matrix[u.email] = {};
     for (const t of states) {
       // The user claims tenant t in an otherwise valid token.
