@@ -12,7 +12,6 @@ import {
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
-  AccessDeniedError,
   CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
@@ -20,13 +19,13 @@ import {
   errorMessage,
   ScriptExecutionError,
   TransientError,
-  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
 import { splitStatements } from '../../core/sql-script.js';
 import { redactUrl } from './connection-url.js';
 import { assertMarker, INTERNAL_TABLE_PATTERN, MARKER_TABLE, parseMarker } from './marker.js';
+import { type TenantErrorKind, tenantExecutor } from './tenant-errors.js';
 
 export interface MysqlEngineOptions {
   /** e.g. mysql://root@127.0.0.1:3306 — a user that may create and drop databases. */
@@ -370,7 +369,7 @@ export class MysqlEngine implements DatabaseEngine {
       await conn.end().catch(() => {});
       throw error;
     }
-    return { ...tenantExecutor(executor(conn)), close: () => conn.end() };
+    return { ...tenantExecutor(executor(conn), classifyTenantError), close: () => conn.end() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -442,21 +441,10 @@ function executor(conn: mysql.Connection): SqlExecutor {
 const DENIED = new Set([1044, 1142, 1143, 1227, 1370]);
 const REFUSED_VALUES = new Set([1048, 1062, 1264, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025]);
 
-/** A tenant session's errors as the API reports them (403 for privileges, 400 for values). */
-function tenantExecutor(inner: SqlExecutor): SqlExecutor {
-  return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-      try {
-        return await inner.query<T>(sql, params);
-      } catch (error) {
-        const errno = Number((error as { errno?: number }).errno);
-        if (DENIED.has(errno)) throw new AccessDeniedError(`the database refused: ${errorMessage(error)}`);
-        if (REFUSED_VALUES.has(errno))
-          throw new ValidationError(`the database refused the values: ${errorMessage(error)}`);
-        throw error;
-      }
-    },
-  };
+function classifyTenantError(error: unknown): TenantErrorKind {
+  const errno = Number((error as { errno?: number }).errno);
+  if (DENIED.has(errno)) return 'denied';
+  return REFUSED_VALUES.has(errno) ? 'values' : null;
 }
 
 function markerStatements(marker: Marker): [string, unknown[]][] {

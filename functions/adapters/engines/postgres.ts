@@ -12,7 +12,6 @@ import {
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
-  AccessDeniedError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   EngineUnavailableError,
@@ -20,7 +19,6 @@ import {
   ForeignArtefactError,
   ScriptExecutionError,
   TransientError,
-  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName } from '../../core/identifiers.js';
@@ -28,6 +26,7 @@ import { splitStatements } from '../../core/sql-script.js';
 import { redactUrl, withDatabase } from './connection-url.js';
 import { assertMarker, INTERNAL_TABLE_PATTERN, parseMarker } from './marker.js';
 import { scramSha256Verifier } from './scram.js';
+import { type TenantErrorKind, tenantExecutor } from './tenant-errors.js';
 
 /** How PostgreSQL copies a template: WAL_LOG (15+ default) or FILE_COPY (checkpoints; see bench/). */
 export type PostgresCloneStrategy = 'WAL_LOG' | 'FILE_COPY';
@@ -279,7 +278,7 @@ export class PostgresEngine implements DatabaseEngine {
       await client.end().catch(() => {});
       throw error;
     }
-    return { ...tenantExecutor(executor(client)), close: () => client.end() };
+    return { ...tenantExecutor(executor(client), classifyTenantError), close: () => client.end() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -460,24 +459,11 @@ function executor(client: pg.ClientBase): SqlExecutor {
   };
 }
 
-/**
- * A tenant session's errors as the API reports them: the database refusing a privilege is
- * AccessDeniedError (403), a constraint or a bad value is ValidationError (400).
- */
-function tenantExecutor(inner: SqlExecutor): SqlExecutor {
-  return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-      try {
-        return await inner.query<T>(sql, params);
-      } catch (error) {
-        const code = String((error as { code?: string }).code ?? '');
-        if (code === '42501') throw new AccessDeniedError(`the database refused: ${errorMessage(error)}`);
-        if (code.startsWith('23') || code.startsWith('22'))
-          throw new ValidationError(`the database refused the values: ${errorMessage(error)}`);
-        throw error;
-      }
-    },
-  };
+/** PostgreSQL: 42501 insufficient privilege; classes 22 (data) and 23 (integrity). */
+function classifyTenantError(error: unknown): TenantErrorKind {
+  const code = String((error as { code?: string }).code ?? '');
+  if (code === '42501') return 'denied';
+  return code.startsWith('23') || code.startsWith('22') ? 'values' : null;
 }
 
 const FK_ACTIONS: Record<string, string> = {

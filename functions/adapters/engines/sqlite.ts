@@ -14,14 +14,12 @@ import type {
   TenantAccessPlan,
 } from '../../core/engine.js';
 import {
-  AccessDeniedError,
   CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   errorMessage,
   ScriptExecutionError,
   TransientError,
-  ValidationError,
 } from '../../core/errors.js';
 import type { RawTable } from '../../core/fingerprint.js';
 import { assertDatabaseName, quoteSqliteIdentifier as qi } from '../../core/identifiers.js';
@@ -29,6 +27,7 @@ import { splitStatements } from '../../core/sql-script.js';
 import type { AppRole } from '../../core/tenants.js';
 import { acquirePidLock } from '../pid-lock.js';
 import { assertMarker, INTERNAL_TABLE_PATTERN, MARKER_TABLE, parseMarker } from './marker.js';
+import { type TenantErrorKind, tenantExecutor } from './tenant-errors.js';
 
 export interface SqliteEngineOptions {
   /** The one directory all SQLite databases live in. Names map to `<dir>/<name>.db`; no path comes from input. */
@@ -285,7 +284,7 @@ export class SqliteEngine implements DatabaseEngine {
         return inner.query<T>(sql, params);
       },
     };
-    return { ...tenantExecutor(guardedExecutor), close: async () => void db.close() };
+    return { ...tenantExecutor(guardedExecutor, classifyTenantError), close: async () => void db.close() };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -385,23 +384,11 @@ function guardSession(db: Database.Database, mode: SessionMode): void {
   }
 }
 
-/** A tenant session's errors as the API reports them (403 for refusals, 400 for values). */
-function tenantExecutor(inner: SqlExecutor): SqlExecutor {
-  return {
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-      try {
-        return await inner.query<T>(sql, params);
-      } catch (error) {
-        const code = String((error as { code?: string }).code ?? '');
-        const message = errorMessage(error);
-        if (code.startsWith('SQLITE_READONLY') || /permission denied/.test(message))
-          throw new AccessDeniedError(`the database refused: ${message}`);
-        if (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH')
-          throw new ValidationError(`the database refused the values: ${message}`);
-        throw error;
-      }
-    },
-  };
+/** SQLite: read-only refusals and our guard triggers are denials; constraint failures are values. */
+function classifyTenantError(error: unknown): TenantErrorKind {
+  const code = String((error as { code?: string }).code ?? '');
+  if (code.startsWith('SQLITE_READONLY') || /permission denied/.test(errorMessage(error))) return 'denied';
+  return code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' ? 'values' : null;
 }
 
 function writeMarkerRow(db: Database.Database, marker: Marker): void {
