@@ -178,8 +178,11 @@ export class TenantPools {
     const key = `${principal.cloneId}:${principal.appRole}:${principal.database}`;
     const existing = this.pools.get(key);
     if (existing) return existing;
+    // Assigned below: tarn may call create() before the entry exists only if min > 0, and then
+    // a create is wanted whatever the waiters.
+    let pending: () => boolean = () => true;
     const pool = new Pool<SqlSession>({
-      create: async () => this.connect(principal, () => entry.pool.numPendingAcquires() > 0),
+      create: async () => this.connect(principal, () => pending()),
       validate: (session) => !brokenSessions.has(session),
       destroy: async (session) => {
         try {
@@ -198,6 +201,7 @@ export class TenantPools {
       propagateCreateError: true,
     });
     const entry: TenantPool = { key, pool, lastUsed: Date.now() };
+    pending = () => pool.numPendingAcquires() > 0;
     this.pools.set(key, entry);
     return entry;
   }
