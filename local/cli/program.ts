@@ -14,10 +14,16 @@ Environment:
                      $CLONEFACTORY_HOME/postgres (PG_URL=embedded forces that)
   MYSQL_URL          MySQL/MariaDB admin URL (default mysql://root@127.0.0.1:3306)
   REQUIRE_MYSQL=1    treat an unreachable MySQL as a failure instead of a skip
+  PORT               port of \`clonectl serve\` (default 3000)
+  AUTHORIZER_CACHE_TTL_SECONDS
+                     the local API Gateway authorizer cache (default 60; 0 turns it off)
+  JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, JWT_ALGORITHMS
+                     point the local authorizer at another identity provider
+                     (default: the dev issuer of the state directory)
 
-When \`clonectl serve\` (npm start) runs on the same state directory, tenant and execution
-commands go through it; otherwise they run the control plane in this process and wait
-for the workflow to finish.
+When \`clonectl serve\` (npm start) runs on the same state directory, tenant, user and
+execution commands go through it, with an operator token from the dev issuer; otherwise
+they run the control plane in this process and wait for the workflow to finish.
 
 Exit codes: 0 done, 1 failed, 2 invalid request.`;
 

@@ -9,6 +9,8 @@ describe('clonectl', () => {
     expect(r.stdout).toContain('Usage: clonectl');
     expect(r.stdout).toContain('templates');
     expect(r.stdout).toContain('CLONEFACTORY_HOME');
+    for (const command of ['tenants', 'users', 'token', 'serve', 'demo']) expect(r.stdout).toContain(command);
+    expect(r.stdout).toContain('AUTHORIZER_CACHE_TTL_SECONDS');
   });
 
   it('lists templates as JSON', () => {
