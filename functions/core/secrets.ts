@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { ValidationError } from './errors.js';
+
 /**
  * Where credentials live: Secrets Manager on AWS, 0600 files locally. Workflow state, logs
  * and errors carry a secret's id, never its value.
@@ -25,4 +28,21 @@ export interface CloneCredentials {
   readonly port?: number;
   readonly database: string;
   readonly roles: Readonly<Record<string, { readonly username: string; readonly password: string }>>;
+}
+
+const cloneCredentials = z.object({
+  engine: z.string(),
+  database: z.string(),
+  host: z.string().optional(),
+  port: z.number().optional(),
+  roles: z.record(z.string(), z.object({ username: z.string(), password: z.string() })),
+});
+
+/** Reads a clone's credentials document; the error names the secret, never its content. */
+export function parseCredentials(text: string, secretId: string): CloneCredentials {
+  try {
+    return cloneCredentials.parse(JSON.parse(text));
+  } catch {
+    throw new ValidationError(`secret ${secretId} does not hold a credentials document`);
+  }
 }

@@ -46,6 +46,7 @@ export class MysqlEngine implements DatabaseEngine {
   readonly location: string;
   private readonly pool: mysql.Pool;
   private flavour?: Promise<'mariadb' | 'mysql'>;
+  private sessionFlavour?: Promise<'mariadb' | 'mysql'>;
 
   constructor(private readonly options: MysqlEngineOptions) {
     this.location = redactUrl(options.url);
@@ -359,9 +360,14 @@ export class MysqlEngine implements DatabaseEngine {
     try {
       if (options.statementTimeoutMs) {
         // MariaDB counts seconds for every statement; MySQL 8 counts ms, for SELECT only.
-        // Asked on this connection: on AWS the engine object has no admin login to ask with.
-        const [version] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
-        if (/mariadb/i.test(String(version[0]?.v)))
+        // Asked on a session, once: on AWS the engine object has no admin login to ask with.
+        this.sessionFlavour ??= conn
+          .query<mysql.RowDataPacket[]>('SELECT VERSION() AS v')
+          .then(([rows]) => (/mariadb/i.test(String(rows[0]?.v)) ? 'mariadb' : 'mysql'));
+        this.sessionFlavour.catch(() => {
+          this.sessionFlavour = undefined;
+        });
+        if ((await this.sessionFlavour) === 'mariadb')
           await conn.query('SET SESSION max_statement_time = ?', [options.statementTimeoutMs / 1000]);
         else await conn.query('SET SESSION max_execution_time = ?', [Math.trunc(options.statementTimeoutMs)]);
       }

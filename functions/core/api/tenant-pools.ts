@@ -1,5 +1,5 @@
 import { Pool, TimeoutError } from 'tarn';
-import { z } from 'zod';
+
 import type { UserPrincipal } from '../auth/authorizer.js';
 import type { Login, SessionOptions, SqlExecutor, SqlSession } from '../engine.js';
 import {
@@ -9,7 +9,7 @@ import {
   PoolExhaustedError,
   ValidationError,
 } from '../errors.js';
-import type { CloneCredentials, SecretStore } from '../secrets.js';
+import { type CloneCredentials, parseCredentials, type SecretStore } from '../secrets.js';
 
 export interface TenantPoolOptions {
   /** Connections kept open per tenant pool when idle. */
@@ -232,7 +232,12 @@ export class TenantPools {
     else {
       const raw = await this.deps.secrets.get(principal.secretId);
       if (!raw) throw new AccessDeniedError(`the credentials of tenant ${principal.tenantId} are missing`);
-      value = parseCredentials(raw, principal.tenantId);
+      try {
+        value = parseCredentials(raw, principal.secretId);
+      } catch (error) {
+        // A broken secret makes the tenant's database unreachable (503), not the request invalid.
+        throw new EngineUnavailableError('secrets', errorMessage(error), { cause: error });
+      }
       this.credentials.set(key, { value, until: Date.now() + this.options.credentialTtlMs });
     }
     // Isolation, on every connection: the secret must describe the clone the registry names.
@@ -304,20 +309,4 @@ function isConnectionError(error: unknown): boolean {
       String((error as Error)?.message),
     )
   );
-}
-
-const credentialsSchema = z.object({
-  engine: z.string(),
-  database: z.string(),
-  host: z.string().optional(),
-  port: z.number().optional(),
-  roles: z.record(z.string(), z.object({ username: z.string(), password: z.string() })),
-});
-
-function parseCredentials(raw: string, tenantId: string): CloneCredentials {
-  try {
-    return credentialsSchema.parse(JSON.parse(raw));
-  } catch {
-    throw new EngineUnavailableError('secrets', `the credentials of tenant ${tenantId} are malformed`);
-  }
 }

@@ -13,7 +13,7 @@ import {
 import { fingerprint } from '../fingerprint.js';
 import { RootImageManager } from '../images.js';
 import type { CloneRegistry } from '../registry.js';
-import type { CloneCredentials, SecretStore } from '../secrets.js';
+import { type CloneCredentials, parseCredentials, type SecretStore } from '../secrets.js';
 import type { TemplateCatalog } from '../templates.js';
 import {
   APP_ROLES,
@@ -436,13 +436,6 @@ async function attempt(engine: DatabaseEngine, database: string, login: Login): 
 }
 
 /** Parses a stored credentials document; a corrupt one gets a fixed message that quotes none of it. */
-function parseCredentials(text: string, secretId: string): CloneCredentials {
-  try {
-    return JSON.parse(text) as CloneCredentials;
-  } catch {
-    throw new ValidationError(`secret ${secretId} does not hold a credentials document`);
-  }
-}
 
 function loginOf(credentials: CloneCredentials, role: AppRole): Login {
   const login = credentials.roles[role];
