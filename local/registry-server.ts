@@ -1,14 +1,12 @@
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
 import { acquirePidLock } from '../functions/adapters/pid-lock.js';
 import {
   CLONES_TABLE,
@@ -29,7 +27,7 @@ export const LOCAL_TABLES = {
  */
 export class LocalRegistryServer {
   private constructor(
-    private readonly server: Server | null,
+    private readonly server: Worker | null,
     readonly endpoint: string,
     readonly client: DynamoDBClient,
     private readonly release: () => Promise<void>,
@@ -61,17 +59,14 @@ export class LocalRegistryServer {
       }
       return registry;
     }
-    const server = dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    let server: Worker;
+    let endpoint: string;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
+      ({ server, endpoint } = await startDynalite(dir));
     } catch (error) {
       await release();
       throw error;
     }
-    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const client = new DynamoDBClient({
       endpoint,
       region: 'local',
@@ -93,7 +88,12 @@ export class LocalRegistryServer {
   async close(): Promise<void> {
     this.client.destroy();
     const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) {
+      // dynalite closes its LevelDB when its server closes; then the thread ends.
+      const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+      server.postMessage('close');
+      await exited;
+    }
     await this.release();
   }
 
@@ -127,4 +127,24 @@ export class LocalRegistryServer {
       }),
     );
   }
+}
+
+/** Starts dynalite on a worker thread (registry-worker.mjs); resolves once it listens. */
+function startDynalite(dir: string): Promise<{ server: Worker; endpoint: string }> {
+  const server = new Worker(new URL('./registry-worker.mjs', import.meta.url), { workerData: { path: dir } });
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      void server.terminate();
+      reject(error);
+    };
+    server.once('error', fail);
+    server.once('exit', (code) => fail(new Error(`the registry thread stopped (exit code ${code})`)));
+    server.on('message', (message: { type: string; port?: number; message?: string }) => {
+      if (message.type === 'listening') {
+        server.removeListener('error', fail);
+        server.removeAllListeners('exit');
+        resolve({ server, endpoint: `http://127.0.0.1:${message.port}` });
+      } else if (message.type === 'error') fail(new Error(message.message));
+    });
+  });
 }

@@ -13,7 +13,12 @@ const PATHS = {
  * Lambda ARNs resolved to placeholders. There is no second, hand-written copy of the flow.
  */
 export function synthesizeWorkflowDefinitions(namespace = 'cf'): WorkflowDefinitions {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], 'aws:cdk:enable-path-metadata': true } });
+  const app = new App({
+    context: { 'aws:cdk:bundling-stacks': [], 'aws:cdk:enable-path-metadata': true },
+    // The built-in CloudFormation validation takes about 4 s; `cdk synth` (bin/app.ts) and
+    // the CDK tests run it on this same stack, so the local runtime need not.
+    builtinCloudFormationValidation: false,
+  });
   new CloneFactoryStack(app, 'CloneFactory', { namespace });
   const template = app.synth().getStackByName('CloneFactory').template as {
     Resources: Record<

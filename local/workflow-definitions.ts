@@ -61,7 +61,10 @@ export async function loadWorkflowDefinitions(
   } catch {
     // absent or unreadable: synthesize
   }
-  // Loaded only on a cache miss: aws-cdk-lib takes a second to import.
+  // Loaded only on a cache miss: aws-cdk-lib takes a second to import. Once loaded, it wraps
+  // every function of node:fs and child_process to time them, for the whole process (a
+  // measurable share of a SQLite clone), unless told not to before it loads.
+  process.env.CDK_NO_PERF_BUILTINS ??= '1';
   const { synthesizeWorkflowDefinitions } = await import('./synthesize-workflows.js');
   const definitions = synthesizeWorkflowDefinitions(namespace);
   await mkdir(cacheDir, { recursive: true, mode: 0o700 });

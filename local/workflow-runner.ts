@@ -64,6 +64,9 @@ export interface LocalWorkflowRunnerOptions {
 
 const NAME = /^[A-Za-z0-9-_]{1,80}$/;
 
+/** How often a running execution's history is rewritten (its start and end are always written). */
+const HISTORY_FLUSH_MS = 200;
+
 /**
  * Runs the synthesized state machines with aws-local-stepfunctions. Every Task state is
  * overridden, by name, with the handler the Lambda would run. The execution name is the
@@ -168,24 +171,27 @@ export class LocalWorkflowRunner implements WorkflowStarter {
       input,
       events,
     };
-    // History is written as the execution goes, but never more than one write at a time:
-    // events that arrive during a write are in the next one.
+    // History is written when the execution starts (a RUNNING record with its input is what
+    // a restarted process resumes), then at most every HISTORY_FLUSH_MS while it runs, and
+    // whole at the end. Never more than one write at a time.
     let saving: Promise<void> | null = null;
-    let dirty = false;
-    const persist = () => {
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
       if (saving) {
-        dirty = true;
+        schedule();
         return;
       }
-      saving = this.save(record).finally(() => {
-        saving = null;
-        if (dirty) {
-          dirty = false;
-          persist();
-        }
-      });
+      saving = this.save(record)
+        .catch(() => {})
+        .finally(() => {
+          saving = null;
+        });
     };
-    persist();
+    const schedule = () => {
+      timer ??= setTimeout(flush, HISTORY_FLUSH_MS);
+    };
+    flush();
     const retryIntervalOverrides: Record<string, number> = {};
     const definition: AslDefinition = this.options.definitions[kind];
     for (const [stateName, state] of Object.entries(definition.States))
@@ -200,7 +206,7 @@ export class LocalWorkflowRunner implements WorkflowStarter {
         if (e) {
           events.push(e);
           record = { ...record, events };
-          persist();
+          schedule();
         }
       }
     })();
@@ -219,11 +225,16 @@ export class LocalWorkflowRunner implements WorkflowStarter {
         stoppedAt: new Date().toISOString(),
         events,
       };
+    }
+    // Still listed as running until the final history is on disk: a wait() in between would
+    // otherwise read the RUNNING record.
+    try {
+      if (timer) clearTimeout(timer);
+      while (saving) await saving;
+      await this.save(record);
     } finally {
       this.running.delete(name);
     }
-    while (saving) await saving;
-    await this.save(record);
     return record;
   }
 

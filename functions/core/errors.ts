@@ -187,6 +187,29 @@ export class TransientError extends CloneFactoryError {
   }
 }
 
+/**
+ * A tenant login the server refused. `authenticated` says the credentials were accepted and
+ * the database then refused the login (PostgreSQL 42501 "permission denied for database",
+ * MySQL 1044): such a refusal proves both that the credentials work and that the database is
+ * closed to them. Otherwise the credentials themselves were rejected (or, on SQLite, which
+ * keeps its logins inside each database, the database does not know them).
+ */
+export class LoginRefusedError extends CloneFactoryError {
+  constructor(
+    readonly database: string,
+    readonly authenticated: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      authenticated
+        ? `login accepted but refused access to database ${database}`
+        : `login refused for database ${database}`,
+      options,
+    );
+    this.name = 'LoginRefusedError';
+  }
+}
+
 /** Verification of a new clone failed: its fingerprint differs or the isolation probe got through. */
 export class CloneVerificationError extends CloneFactoryError {
   constructor(

@@ -20,18 +20,21 @@ export function stepHandler(
   return async (event: unknown): Promise<unknown> => {
     const ids =
       event && typeof event === 'object' ? (event as { tenantId?: unknown; cloneId?: unknown }) : {};
-    const log = parentLogger.createChild({
-      persistentKeys: { step: name, tenantId: ids.tenantId, cloneId: ids.cloneId },
-    });
+    // Keys per call, not a child logger per call: creating one cost about 2 ms of every clone.
+    const keys = { step: name, tenantId: ids.tenantId, cloneId: ids.cloneId };
     try {
       const result =
         workflow === 'clone'
           ? await runCloneStep(name, event, await deps())
           : await runDeprovisionStep(name, event, await deps());
-      log.info('step succeeded');
+      parentLogger.info('step succeeded', keys);
       return result;
     } catch (error) {
-      log.warn('step failed', { errorName: (error as Error).name, errorMessage: (error as Error).message });
+      parentLogger.warn('step failed', {
+        ...keys,
+        errorName: (error as Error).name,
+        errorMessage: (error as Error).message,
+      });
       throw error;
     }
   };

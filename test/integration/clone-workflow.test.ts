@@ -108,9 +108,27 @@ describe.each(Object.values(probes))('clone workflow', (probe) => {
       await withSession(as('admin'), (s) => s.query("DELETE FROM products WHERE sku = 'U-1'"));
     });
 
+    // PostgreSQL and MySQL refuse the database after accepting the credentials, which the
+    // isolation probe relies on to prove a role's password with the same login; SQLite keeps
+    // its logins inside each file, so another file does not know them.
+    const refusal = () => ({ name: 'LoginRefusedError', authenticated: engineName !== 'sqlite' });
+
     it("refuses a tenant's logins on another tenant's database", async () => {
       for (const role of ['admin', 'user', 'analyst'] as const)
-        await expect(as(role, b.database as string)).rejects.toThrow();
+        await expect(as(role, b.database as string)).rejects.toMatchObject(refusal());
+    });
+
+    it('refuses a wrong password as a rejected login', async () => {
+      const login = { username: credsA.roles.admin?.username as string, password: 'not-the-password' };
+      // The local PostgreSQL trusts every loopback login (no password is checked there).
+      if (engineName !== 'postgresql')
+        await expect(engine.openSession(a.database as string, login)).rejects.toMatchObject({
+          name: 'LoginRefusedError',
+          authenticated: false,
+        });
+      await expect(
+        engine.openSession(a.database as string, { username: 'nobody_here', password: 'x' }),
+      ).rejects.toMatchObject({ name: 'LoginRefusedError', authenticated: false });
     });
 
     it("refuses the tenant's logins on the server's own databases and on the root image", async () => {
@@ -121,7 +139,7 @@ describe.each(Object.values(probes))('clone workflow', (probe) => {
       expect(await engine.databaseExists(image)).toBe(true);
       for (const db of [...serverDatabases, image])
         for (const role of ['admin', 'user', 'analyst'] as const)
-          await expect(as(role, db), `${role} on ${db}`).rejects.toThrow();
+          await expect(as(role, db), `${role} on ${db}`).rejects.toMatchObject(refusal());
     });
 
     it('deletes the tenant: no database, no role, no secret, entry DELETED; again is a no-op', async () => {
@@ -187,6 +205,63 @@ describe.skipIf(!probes.postgresql.engine)('PostgreSQL clone grants', () => {
       );
     } finally {
       await admin.end();
+    }
+  });
+});
+
+describe.skipIf(!probes.postgresql.engine)('isolation probe on PostgreSQL', () => {
+  it("fails and rolls back a clone whose login can open another tenant's database", async () => {
+    const t = await startTestPlane();
+    const admin = new pg.Client({ connectionString: await t.plane.env.postgresUrl() });
+    await admin.connect();
+    try {
+      expect((await t.create({ tenantId: 'first-in', engine: 'postgresql' })).status).toBe('SUCCEEDED');
+      const first = await t.plane.tenants.get('first-in');
+      // A misconfiguration the probe exists for: every login may connect to the first tenant.
+      await admin.query(`GRANT CONNECT ON DATABASE "${first.database}" TO PUBLIC`);
+      const leaky = await t.create({ tenantId: 'leaky', engine: 'postgresql' });
+      expect(leaky.status).toBe('FAILED');
+      expect(leaky.cause).toContain(`the tenant's admin login opened ${first.database}`);
+      const record = await t.plane.tenants.get('leaky');
+      expect(record.state).toBe('FAILED');
+      expect(await t.artefacts('postgresql', record.cloneId)).toEqual({
+        database: false,
+        roles: [],
+        secret: false,
+      });
+    } finally {
+      await admin.end();
+      await t.close();
+    }
+  });
+});
+
+describe('SQLite clone files', () => {
+  it("are built without per-commit syncs, while tenant sessions keep SQLite's fully synced commits", async () => {
+    const t = await startTestPlane();
+    try {
+      expect((await t.create({ tenantId: 'durable', engine: 'sqlite' })).status).toBe('SUCCEEDED');
+      const record = await t.plane.tenants.get('durable');
+      const creds = JSON.parse((await t.plane.deps.secrets.get(record.secretId as string)) as string);
+      const engine = await t.plane.env.engine('sqlite');
+      const session = await engine.openSession(record.database as string, creds.roles.admin);
+      try {
+        // 2 = FULL, SQLite's default; the control plane's own connections use OFF plus one fsync.
+        expect(await session.query('PRAGMA synchronous')).toEqual([{ synchronous: 2 }]);
+        await session.query(
+          "INSERT INTO products (sku, name, category, price, stock) VALUES ('D-1', 'd', 'c', 1, 1)",
+        );
+      } finally {
+        await session.close();
+      }
+      // no journal or temporary file is left next to the clone
+      const { readdir } = await import('node:fs/promises');
+      const dir = (engine.endpoint(record.database as string).path as string).replace(/\/[^/]+$/, '');
+      expect((await readdir(dir)).filter((f) => f.startsWith(record.database as string))).toEqual([
+        `${record.database}.db`,
+      ]);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -17,6 +17,7 @@ import {
   DatabaseNotFoundError,
   EngineUnavailableError,
   errorMessage,
+  LoginRefusedError,
   ScriptExecutionError,
   TransientError,
 } from '../../core/errors.js';
@@ -348,14 +349,18 @@ export class MysqlEngine implements DatabaseEngine {
 
   async openSession(database: string, login: Login, options: SessionOptions = {}): Promise<SqlSession> {
     const { host, port } = this.endpoint(database);
-    const conn = await mysql.createConnection({
-      host,
-      port,
-      database,
-      user: login.username,
-      password: login.password,
-      connectTimeout: 5000,
-    });
+    const conn = await mysql
+      .createConnection({
+        host,
+        port,
+        database,
+        user: login.username,
+        password: login.password,
+        connectTimeout: 5000,
+      })
+      .catch((error: unknown) => {
+        throw loginRefusal(error, database) ?? error;
+      });
     conn.on('error', () => {});
     try {
       if (options.statementTimeoutMs) {
@@ -444,6 +449,17 @@ function executor(conn: mysql.Connection): SqlExecutor {
 }
 
 /** MySQL error numbers: privilege refusals, and constraint or value refusals. */
+/**
+ * A refused tenant login: 1044 (ER_DBACCESS_DENIED_ERROR) comes after authentication, 1045
+ * (ER_ACCESS_DENIED_ERROR: unknown user or wrong password) before it.
+ */
+function loginRefusal(error: unknown, database: string): LoginRefusedError | null {
+  const errno = (error as { errno?: number }).errno;
+  if (errno === 1044) return new LoginRefusedError(database, true, { cause: error });
+  if (errno === 1045) return new LoginRefusedError(database, false, { cause: error });
+  return null;
+}
+
 const DENIED = new Set([1044, 1142, 1143, 1227, 1370]);
 const REFUSED_VALUES = new Set([1048, 1062, 1264, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025]);
 

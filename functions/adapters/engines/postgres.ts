@@ -17,6 +17,7 @@ import {
   EngineUnavailableError,
   errorMessage,
   ForeignArtefactError,
+  LoginRefusedError,
   ScriptExecutionError,
   TransientError,
 } from '../../core/errors.js';
@@ -276,7 +277,7 @@ export class PostgresEngine implements DatabaseEngine {
       await client.connect();
     } catch (error) {
       await client.end().catch(() => {});
-      throw error;
+      throw loginRefusal(error, database) ?? error;
     }
     return { ...tenantExecutor(executor(client), classifyTenantError), close: () => client.end() };
   }
@@ -457,6 +458,18 @@ function executor(client: pg.ClientBase): SqlExecutor {
       }
     },
   };
+}
+
+/**
+ * A refused tenant login: 42501 (no CONNECT on the database) and 55000 (a template database
+ * that takes no connections, such as a root image) come after authentication; 28P01 (wrong
+ * password) and 28000 (no such role, or no pg_hba entry) before it.
+ */
+function loginRefusal(error: unknown, database: string): LoginRefusedError | null {
+  const code = (error as { code?: string }).code;
+  if (code === '42501' || code === '55000') return new LoginRefusedError(database, true, { cause: error });
+  if (code === '28P01' || code === '28000') return new LoginRefusedError(database, false, { cause: error });
+  return null;
 }
 
 /** PostgreSQL: 42501 insufficient privilege; classes 22 (data) and 23 (integrity). */

@@ -14,10 +14,10 @@ import type {
   TenantAccessPlan,
 } from '../../core/engine.js';
 import {
-  CloneFactoryError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   errorMessage,
+  LoginRefusedError,
   ScriptExecutionError,
   TransientError,
 } from '../../core/errors.js';
@@ -38,14 +38,6 @@ const SIDE_FILES = ['-journal', '-wal', '-shm'];
 
 /** SQLite has no users: this internal table holds each app role's token hash and access mode. */
 const ACCESS_TABLE = '_clonefactory_access';
-
-/** A tenant login that SQLite refused: unknown role or wrong token. */
-export class SqliteLoginError extends CloneFactoryError {
-  constructor(database: string) {
-    super(`login refused for database ${database}`);
-    this.name = 'SqliteLoginError';
-  }
-}
 
 /** SQLite through better-sqlite3 (version 12: 13 needs Node 22). A database is a 0600 file. */
 export class SqliteEngine implements DatabaseEngine {
@@ -113,7 +105,7 @@ export class SqliteEngine implements DatabaseEngine {
 
   async applyScript(name: string, script: SqlScript): Promise<void> {
     const statements = splitStatements('sqlite', script.sql);
-    this.withDb(name, (db) => {
+    await this.writing(name, (db) => {
       db.exec('BEGIN');
       for (const s of statements) {
         try {
@@ -128,33 +120,30 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async introspect(name: string): Promise<RawTable[]> {
-    return this.withDb(name, (db) => introspectSqlite(db), { readonly: true });
+    return this.withDb(name, (db) => introspectSqlite(db));
   }
 
   async readMarker(name: string): Promise<Marker | null> {
-    return this.withDb(
-      name,
-      (db) => {
-        const table = db
-          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-          .get(MARKER_TABLE);
-        if (!table) return null;
-        const row = db.prepare(`SELECT marker FROM ${qi(MARKER_TABLE)} WHERE id = 1`).get() as
-          | { marker: string }
-          | undefined;
-        return parseMarker(row?.marker);
-      },
-      { readonly: true },
-    );
+    return this.withDb(name, (db) => {
+      const table = db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(MARKER_TABLE);
+      if (!table) return null;
+      const row = db.prepare(`SELECT marker FROM ${qi(MARKER_TABLE)} WHERE id = 1`).get() as
+        | { marker: string }
+        | undefined;
+      return parseMarker(row?.marker);
+    });
   }
 
   async writeMarker(name: string, marker: Marker): Promise<void> {
-    this.withDb(name, (db) => writeMarkerRow(db, marker));
+    await this.writing(name, (db) => writeMarkerRow(db, marker));
   }
 
   /**
    * Copies the file (a reflink where the filesystem has them) to a temporary name, replaces
-   * the marker there, then links it into place: a half-copied file never has the target's name.
+   * the marker there, syncs it, then links it into place: a half-copied file never has the
+   * target's name, and the name never points at data that is not on disk.
    */
   async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
     const from = this.path(source);
@@ -167,17 +156,24 @@ export class SqliteEngine implements DatabaseEngine {
       await chmod(tmp, 0o600);
       const db = new Database(tmp);
       try {
-        db.exec(`DROP TABLE IF EXISTS ${qi(MARKER_TABLE)}`);
-        if (marker) writeMarkerRow(db, marker);
+        // Nobody else can see the temporary file: no journal, no syncs, one sync below.
+        db.pragma('journal_mode = OFF');
+        db.pragma('synchronous = OFF');
+        db.transaction(() => {
+          db.exec(`DROP TABLE IF EXISTS ${qi(MARKER_TABLE)}`);
+          if (marker) writeMarkerRow(db, marker);
+        })();
       } finally {
         db.close();
       }
+      await syncFile(tmp);
       try {
         await link(tmp, to);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new DatabaseExistsError(target);
         throw error;
       }
+      await syncFile(this.options.dir);
     } finally {
       await Promise.all([tmp, ...SIDE_FILES.map((s) => tmp + s)].map((p) => rm(p, { force: true })));
     }
@@ -189,11 +185,13 @@ export class SqliteEngine implements DatabaseEngine {
 
   async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const db = this.open(name);
+    let committed = false;
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(executor(db));
         db.exec('COMMIT');
+        committed = true;
         return result;
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');
@@ -205,6 +203,7 @@ export class SqliteEngine implements DatabaseEngine {
       throw error;
     } finally {
       db.close();
+      if (committed) await syncFile(this.path(name));
     }
   }
 
@@ -216,7 +215,7 @@ export class SqliteEngine implements DatabaseEngine {
    */
   async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
     await chmod(this.path(plan.database), 0o600);
-    this.withDb(plan.database, (db) => {
+    await this.writing(plan.database, (db) => {
       db.transaction(() => {
         // Rebuilt whole: the roles are all in the plan, and an older file's table may lack a mode.
         db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`);
@@ -233,7 +232,7 @@ export class SqliteEngine implements DatabaseEngine {
 
   async dropTenantAccess(plan: { readonly database: string }): Promise<void> {
     if (!(await this.databaseExists(plan.database))) return;
-    this.withDb(plan.database, (db) => db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`));
+    await this.writing(plan.database, (db) => db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`));
   }
 
   async existingRoles(_names: readonly string[]): Promise<string[]> {
@@ -245,24 +244,20 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async openSession(database: string, login: Login): Promise<SqlSession> {
-    const mode = this.withDb(
-      database,
-      (db) => {
-        const table = db
-          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-          .get(ACCESS_TABLE);
-        const row = table
-          ? (db
-              .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
-              .get(login.username) as { token_sha256: string; mode: SessionMode } | undefined)
-          : undefined;
-        const given = Buffer.from(sha256(login.password), 'hex');
-        const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
-        return row && timingSafeEqual(given, expected) ? row.mode : null;
-      },
-      { readonly: true },
-    );
-    if (!mode) throw new SqliteLoginError(database);
+    const mode = this.withDb(database, (db) => {
+      const table = db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(ACCESS_TABLE);
+      const row = table
+        ? (db
+            .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
+            .get(login.username) as { token_sha256: string; mode: SessionMode } | undefined)
+        : undefined;
+      const given = Buffer.from(sha256(login.password), 'hex');
+      const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
+      return row && timingSafeEqual(given, expected) ? row.mode : null;
+    });
+    if (!mode) throw new LoginRefusedError(database, false);
     const db = new Database(this.path(database), { readonly: mode === 'ro', fileMustExist: true });
     try {
       db.pragma('foreign_keys = ON');
@@ -301,11 +296,22 @@ export class SqliteEngine implements DatabaseEngine {
 
   async close(): Promise<void> {}
 
+  /**
+   * A control-plane connection for writing. Its commits do not sync (synchronous = OFF): the
+   * caller syncs the file once when done ({@link writing}, {@link transaction}). A commit in
+   * the default mode syncs the journal and the file several times, about 2 ms each on this
+   * kind of disk, and a clone makes several. SQLite's guarantee for OFF: a crash of the
+   * process cannot corrupt the file; a crash of the operating system in the middle of a
+   * write can. The control plane writes only to files nobody uses yet (a clone before READY,
+   * an image before it is sealed), which a failed workflow drops and rebuilds; tenant
+   * sessions keep SQLite's default, fully synced commits.
+   */
   private open(name: string): Database.Database {
     try {
       const db = new Database(this.path(name), { fileMustExist: true });
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
+      db.pragma('synchronous = OFF');
       return db;
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
@@ -313,17 +319,27 @@ export class SqliteEngine implements DatabaseEngine {
     }
   }
 
-  private withDb<T>(name: string, fn: (db: Database.Database) => T, options: { readonly?: boolean } = {}): T {
-    const path = this.path(name);
+  /** Runs `fn` on a control-plane write connection, then syncs the file: durable on return. */
+  private async writing<T>(name: string, fn: (db: Database.Database) => T): Promise<T> {
+    const db = this.open(name);
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+      await syncFile(this.path(name));
+    }
+  }
+
+  /** A read-only control-plane connection. */
+  private withDb<T>(name: string, fn: (db: Database.Database) => T): T {
     let db: Database.Database;
     try {
-      db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: true });
+      db = new Database(this.path(name), { readonly: true, fileMustExist: true });
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
       throw error;
     }
     try {
-      db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       return fn(db);
     } finally {
@@ -398,6 +414,16 @@ function writeMarkerRow(db: Database.Database, marker: Marker): void {
   db.prepare(`INSERT OR REPLACE INTO ${qi(MARKER_TABLE)} (id, marker) VALUES (1, ?)`).run(
     JSON.stringify(assertMarker(marker)),
   );
+}
+
+/** fsync of a file or a directory (a directory's entries: a new link). */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

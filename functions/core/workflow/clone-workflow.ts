@@ -7,6 +7,7 @@ import {
   DatabaseExistsError,
   errorMessage,
   ForeignArtefactError,
+  LoginRefusedError,
   TenantStateConflictError,
   ValidationError,
 } from '../errors.js';
@@ -337,45 +338,63 @@ async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: 
 }
 
 /**
- * The tenant's own login must open its database; the same login must be refused by the
- * server's admin database and by another tenant's database (or, with no other tenant yet,
- * by the root image).
+ * One login per app role, side by side:
+ * - `admin` on another tenant's database (with no other tenant yet, the root image): refused;
+ * - `user` on the server's admin database (`postgres`, `mysql`; SQLite has none): refused;
+ * - `analyst` on its own database: opens.
+ * A refusal only counts when the server refused the login (LoginRefusedError), not when it
+ * could not be reached. PostgreSQL and MySQL say whether they refused the database after
+ * accepting the credentials; such a refusal also proves the role's password works. Where a
+ * refusal cannot prove that (SQLite keeps its logins inside each database), the role then
+ * also opens its own database. Each login costs a server process on PostgreSQL, so the
+ * common case is three logins rather than one per role and target.
  */
-async function isolationProbe(
+export async function isolationProbe(
   engine: DatabaseEngine,
   deps: CloneWorkflowDeps,
   state: CloneWorkflowState,
   credentials: CloneCredentials,
 ): Promise<string[]> {
   const database = required(state.database, 'database');
-  const neighbour = await anotherTenantDatabase(engine, deps, state);
-  const foreign = [
-    ...(state.engine === 'postgresql'
-      ? ['postgres', 'template1']
-      : state.engine === 'mysql'
-        ? ['mysql']
-        : []),
-    neighbour ?? required(state.image, 'image'),
-  ];
-  const admin = loginOf(credentials, 'admin');
-  // Independent connection attempts: run them side by side.
-  const [own, intruded] = await Promise.all([
-    Promise.all(
-      APP_ROLES.map(
-        async (role) => [role, await attempt(engine, database, loginOf(credentials, role))] as const,
-      ),
-    ),
-    Promise.all(foreign.map(async (target) => [target, await attempt(engine, target, admin)] as const)),
+  const neighbour = (await anotherTenantDatabase(engine, deps, state)) ?? required(state.image, 'image');
+  const serverDatabase = SERVER_DATABASES[state.engine];
+  const [admin, user, analyst] = await Promise.all([
+    attempt(engine, neighbour, loginOf(credentials, 'admin')),
+    attempt(engine, serverDatabase ?? database, loginOf(credentials, 'user')),
+    attempt(engine, database, loginOf(credentials, 'analyst')),
   ]);
-  return [
-    ...own
-      .filter(([, error]) => error !== null)
-      .map(([role, error]) => `${role} cannot open its own database: ${error}`),
-    ...intruded
-      .filter(([, error]) => error === null)
-      .map(([target]) => `the tenant's admin login opened ${target}`),
-  ];
+  const problems: string[] = [];
+  const refused = (role: AppRole, target: string, error: unknown): boolean => {
+    if (error === null) problems.push(`the tenant's ${role} login opened ${target}`);
+    else if (!(error instanceof LoginRefusedError))
+      problems.push(`could not probe ${target} as ${role}: ${errorMessage(error)}`);
+    else return !error.authenticated;
+    return false;
+  };
+  const ownOpens = (role: AppRole, error: unknown) => {
+    if (error !== null) problems.push(`${role} cannot open its own database: ${errorMessage(error)}`);
+  };
+  const unproven: AppRole[] = [];
+  if (refused('admin', neighbour, admin)) unproven.push('admin');
+  if (serverDatabase) {
+    if (refused('user', serverDatabase, user)) unproven.push('user');
+  } else ownOpens('user', user);
+  ownOpens('analyst', analyst);
+  const again = await Promise.all(
+    unproven.map(
+      async (role) => [role, await attempt(engine, database, loginOf(credentials, role))] as const,
+    ),
+  );
+  for (const [role, error] of again) ownOpens(role, error);
+  return problems;
 }
+
+/** The server's own database, which no tenant login may open. */
+const SERVER_DATABASES: Readonly<Record<EngineName, string | undefined>> = {
+  postgresql: 'postgres',
+  mysql: 'mysql',
+  sqlite: undefined,
+};
 
 /**
  * A READY database of another tenant on the same engine and placement, for the isolation
@@ -421,7 +440,8 @@ function rememberNeighbour(deps: CloneWorkflowDeps, state: CloneWorkflowState): 
   if (state.database) known.set(`${state.engine}/${state.placement}`, state.database);
 }
 
-async function attempt(engine: DatabaseEngine, database: string, login: Login): Promise<string | null> {
+/** Opens a session and runs one query: null when that works, else the error. */
+async function attempt(engine: DatabaseEngine, database: string, login: Login): Promise<unknown> {
   try {
     const session = await engine.openSession(database, login);
     try {
@@ -431,7 +451,7 @@ async function attempt(engine: DatabaseEngine, database: string, login: Login): 
     }
     return null;
   } catch (error) {
-    return errorMessage(error);
+    return error;
   }
 }
 
