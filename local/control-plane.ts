@@ -8,19 +8,19 @@ import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store
 import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
 import { TenantData } from '../functions/core/api/tenant-data.js';
 import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
-import type { EngineName } from '../functions/core/engine.js';
-import { ValidationError } from '../functions/core/errors.js';
+import type { CloneTarget } from '../functions/core/placement.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { TenantService } from '../functions/core/tenant-service.js';
-import type { Placement } from '../functions/core/tenants.js';
+import { PLACEMENTS } from '../functions/core/tenants.js';
 import { UserService } from '../functions/core/users.js';
 import {
-  CLONE_STEPS,
+  CLONE_TASKS,
   type CloneWorkflowDeps,
-  ROLLBACK_STEP,
+  dedicatedProvisioner,
 } from '../functions/core/workflow/clone-workflow.js';
 import { DEPROVISION_STEPS } from '../functions/core/workflow/deprovision-workflow.js';
 import { stepHandler } from '../functions/handlers/workflow-steps.js';
+import { LocalPostgresInstances } from './dedicated-postgres.js';
 import type { LocalEnvironment } from './environment.js';
 import { LOCAL_TABLES, LocalRegistryServer } from './registry-server.js';
 import { loadWorkflowDefinitions } from './workflow-definitions.js';
@@ -33,6 +33,8 @@ export interface LocalControlPlaneOptions {
   /** Injected failures, for tests and the chaos harness. */
   readonly faults?: CloneWorkflowDeps['faults'];
   readonly retryIntervalMs?: number;
+  /** Length of the instance poll's Wait state (default 1 s locally). */
+  readonly waitMs?: number;
   readonly log?: (message: string) => void;
   /** Tenant connection pools (the data-plane API). */
   readonly pools?: Partial<TenantPoolOptions>;
@@ -54,6 +56,7 @@ export class LocalControlPlane {
     readonly userRegistry: DynamoDbUserRegistry,
     readonly pools: TenantPools,
     readonly data: TenantData,
+    readonly instances: LocalPostgresInstances,
   ) {}
 
   static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
@@ -84,6 +87,17 @@ export class LocalControlPlane {
         tableName: LOCAL_TABLES.clones,
         client: registryServer.client,
       });
+      const namespace = options.namespace ?? 'cf';
+      const dedicated = new LocalPostgresInstances({
+        dir: join(env.home, 'instances'),
+        namespace,
+        catalog,
+        shared: async () => {
+          const r = await env.tryEngine('postgresql');
+          return 'engine' in r ? r.engine : null;
+        },
+        log: options.log,
+      });
       const deps: CloneWorkflowDeps = {
         registry,
         secrets: remoteSecrets
@@ -95,12 +109,13 @@ export class LocalControlPlane {
             })
           : new FileSecretStore(join(env.home, 'secrets')),
         catalog,
-        namespace: options.namespace ?? 'cf',
+        namespace,
         faults: options.faults,
-        async engineFor(engine: EngineName, placement: Placement) {
-          if (placement !== 'shared')
-            throw new ValidationError(`placement ${placement} is not available locally yet`, 'placement');
-          return env.engine(engine);
+        dedicated,
+        async engineFor(target: CloneTarget) {
+          if (target.placement === 'dedicated')
+            return dedicatedProvisioner(deps, target.engine).engine(target);
+          return env.engine(target.engine);
         },
       };
       // The handlers log as they do in Lambda; locally only warnings and errors, unless asked.
@@ -115,13 +130,20 @@ export class LocalControlPlane {
       const runner = new LocalWorkflowRunner({
         definitions: await loadWorkflowDefinitions(join(env.home, 'workflows'), deps.namespace),
         handlers: {
-          clone: handlers([...CLONE_STEPS, ROLLBACK_STEP], 'clone'),
+          clone: handlers(CLONE_TASKS, 'clone'),
           deprovision: handlers(DEPROVISION_STEPS, 'deprovision'),
         },
         historyDir: join(env.home, 'executions'),
         retryIntervalMs: options.retryIntervalMs,
+        waitMs: options.waitMs,
       });
-      const tenants = new TenantService({ registry, catalog, workflows: runner });
+      const tenants = new TenantService({
+        registry,
+        catalog,
+        workflows: runner,
+        placements: PLACEMENTS,
+        dedicatedUnavailable: (engine) => dedicated.unavailable(engine),
+      });
       const userRegistry = new DynamoDbUserRegistry({
         tableName: LOCAL_TABLES.userMappings,
         client: registryServer.client,
@@ -130,7 +152,7 @@ export class LocalControlPlane {
       const pools = new TenantPools({
         secrets: deps.secrets,
         async openSession(principal, _credentials, login, sessionOptions) {
-          const engine = await deps.engineFor(principal.engine, principal.placement);
+          const engine = await deps.engineFor(principal);
           return engine.openSession(principal.database, login, sessionOptions);
         },
         options: options.pools,
@@ -146,7 +168,12 @@ export class LocalControlPlane {
         userRegistry,
         pools,
         data,
+        dedicated,
       );
+      // The servers of READY dedicated tenants run again (a stopped or killed one is started).
+      const ready = (await registry.list({ state: 'READY' })).filter((r) => r.placement === 'dedicated');
+      for (const r of await dedicated.restart(ready))
+        if (r.error) options.log?.(`dedicated instance of clone ${r.cloneId} did not start: ${r.error}`);
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
         await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);
@@ -158,10 +185,14 @@ export class LocalControlPlane {
     }
   }
 
-  /** Waits for running executions, then stops the registry. Engines belong to the environment. */
+  /**
+   * Waits for running executions, then stops the registry and the dedicated servers this
+   * process runs (the next start runs them again). Shared engines belong to the environment.
+   */
   async close(): Promise<void> {
     await this.runner.drain();
     await this.pools.close();
+    await this.instances.close();
     await this.registryServer.close();
   }
 }

@@ -60,6 +60,8 @@ export interface LocalWorkflowRunnerOptions {
   readonly historyDir: string;
   /** Pause before a retry, instead of the definition's backoff (seconds) — local runs need not wait. */
   readonly retryIntervalMs?: number;
+  /** Length of every Wait state (the instance poll) instead of the definition's seconds. */
+  readonly waitMs?: number;
 }
 
 const NAME = /^[A-Za-z0-9-_]{1,80}$/;
@@ -77,6 +79,7 @@ const HISTORY_FLUSH_MS = 200;
 export class LocalWorkflowRunner implements WorkflowStarter {
   private readonly machines: Record<WorkflowKind, StateMachine>;
   private readonly running = new Map<string, Promise<ExecutionRecord>>();
+  private readonly starting = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: LocalWorkflowRunnerOptions) {
     // The library annotates the definition it is given (QueryLanguage): give it a copy, so
@@ -104,11 +107,26 @@ export class LocalWorkflowRunner implements WorkflowStarter {
     input: CloneWorkflowState | DeprovisionState,
   ): Promise<{ started: boolean }> {
     if (!NAME.test(name)) throw new ValidationError(`invalid execution name ${JSON.stringify(name)}`, 'name');
-    if (this.running.has(name)) return { started: false };
-    const previous = await this.describe(name);
-    if (previous && previous.status !== 'RUNNING') return { started: false };
-    this.running.set(name, this.execute(kind, name, input));
-    return { started: true };
+    // Decided once per name at a time: two concurrent starts must not both read "no history
+    // yet" and run the same execution twice.
+    const deciding = this.starting.get(name);
+    if (deciding) {
+      await deciding.catch(() => {});
+      return { started: false };
+    }
+    const decision = (async () => {
+      if (this.running.has(name)) return false;
+      const previous = await this.describe(name);
+      if (previous && previous.status !== 'RUNNING') return false;
+      this.running.set(name, this.execute(kind, name, input));
+      return true;
+    })();
+    this.starting.set(name, decision);
+    try {
+      return { started: await decision };
+    } finally {
+      this.starting.delete(name);
+    }
   }
 
   /** Waits for an execution of this process; a finished one answers from its history. */
@@ -193,11 +211,18 @@ export class LocalWorkflowRunner implements WorkflowStarter {
     };
     flush();
     const retryIntervalOverrides: Record<string, number> = {};
+    const waitTimeOverrides: Record<string, number> = {};
     const definition: AslDefinition = this.options.definitions[kind];
-    for (const [stateName, state] of Object.entries(definition.States))
+    for (const [stateName, state] of Object.entries(definition.States)) {
       if (state.Retry) retryIntervalOverrides[stateName] = this.options.retryIntervalMs ?? 20;
+      if (state.Type === 'Wait') waitTimeOverrides[stateName] = this.options.waitMs ?? 1000;
+    }
     const execution = this.machines[kind].run(input as never, {
-      overrides: { taskResourceLocalHandlers: this.options.handlers[kind] as never, retryIntervalOverrides },
+      overrides: {
+        taskResourceLocalHandlers: this.options.handlers[kind] as never,
+        retryIntervalOverrides,
+        waitTimeOverrides,
+      },
       context: { Execution: { Name: name, Id: `local:${kind}:${name}` } },
     });
     const collect = (async () => {

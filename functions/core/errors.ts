@@ -210,6 +210,17 @@ export class LoginRefusedError extends CloneFactoryError {
   }
 }
 
+/** A dedicated instance failed, vanished, or did not become available within its polls. */
+export class InstanceFailedError extends CloneFactoryError {
+  constructor(
+    readonly tenantId: string,
+    readonly detail: string,
+  ) {
+    super(`the dedicated instance of ${tenantId} is not usable: ${detail}`);
+    this.name = 'InstanceFailedError';
+  }
+}
+
 /** Verification of a new clone failed: its fingerprint differs or the isolation probe got through. */
 export class CloneVerificationError extends CloneFactoryError {
   constructor(

@@ -1,3 +1,4 @@
+import type { EngineName } from './engine.js';
 import {
   TenantAlreadyExistsError,
   TenantNotFoundError,
@@ -58,6 +59,8 @@ export class TenantService {
       readonly now?: () => Date;
       /** Placements this deployment can serve. */
       readonly placements?: readonly string[];
+      /** Why `engine` cannot have a server of its own here, or null (checked before anything is written). */
+      readonly dedicatedUnavailable?: (engine: EngineName) => string | null;
     },
   ) {}
 
@@ -83,6 +86,13 @@ export class TenantService {
     if (!placements.includes(req.placement))
       throw new ValidationError(
         `placement ${req.placement} is not available here; available: ${placements.join(', ')}`,
+        'placement',
+      );
+    const dedicatedReason =
+      req.placement === 'dedicated' ? this.deps.dedicatedUnavailable?.(req.engine) : null;
+    if (dedicatedReason)
+      throw new ValidationError(
+        `dedicated ${req.engine} is not available on this machine: ${dedicatedReason}`,
         'placement',
       );
     const now = (this.deps.now ?? (() => new Date()))().toISOString();

@@ -8,8 +8,8 @@ import { DynamoDbCloneRegistry } from '../adapters/registry/dynamodb-registry.js
 import { SecretsManagerStore } from '../adapters/secrets/secrets-manager-store.js';
 import type { DatabaseEngine, EngineName } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
+import type { CloneTarget } from '../core/placement.js';
 import { TemplateCatalog } from '../core/templates.js';
-import type { Placement } from '../core/tenants.js';
 import type { CloneWorkflowDeps } from '../core/workflow/clone-workflow.js';
 
 /**
@@ -43,7 +43,7 @@ async function build(): Promise<CloneWorkflowDeps> {
     secrets,
     catalog: await TemplateCatalog.load(requireEnv('TEMPLATES_DIR')),
     namespace: requireEnv('NAMESPACE'),
-    engineFor(engine: EngineName, placement: Placement): Promise<DatabaseEngine> {
+    engineFor({ engine, placement }: CloneTarget): Promise<DatabaseEngine> {
       if (placement !== 'shared')
         throw new ValidationError(`placement ${placement} is not deployed`, 'placement');
       if (engine === 'sqlite')

@@ -41,6 +41,8 @@ export function stepHandler(
 }
 
 export const selectTemplate = stepHandler('Select template');
+export const provisionInstance = stepHandler('Provision instance');
+export const checkInstance = stepHandler('Check instance');
 export const createDatabase = stepHandler('Create database');
 export const applySchema = stepHandler('Apply schema');
 export const populateData = stepHandler('Populate data');

@@ -6,6 +6,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import {
   Chain,
+  Choice,
+  Condition,
   DefinitionBody,
   Fail,
   JitterType,
@@ -14,6 +16,8 @@ import {
   StateMachineType,
   type TaskStateBase,
   Timeout,
+  Wait,
+  WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
@@ -30,6 +34,9 @@ export const RETRYABLE_ERRORS = [
   'Lambda.TooManyRequestsException',
   'Lambda.ClientExecutionTimeoutException',
 ];
+
+/** Seconds between two polls of a dedicated instance's status. */
+export const INSTANCE_POLL_SECONDS = 15;
 
 /** Errors of `Select template` that mean this execution created nothing, so there is nothing to roll back. */
 export const NOTHING_TO_ROLL_BACK = ['TenantStateConflictError', 'TenantNotFoundError'];
@@ -154,8 +161,29 @@ export class CloneWorkflows extends Construct {
         resultPath: '$.error',
       },
     );
-    for (const t of tasks) t.addCatch(rollback, { resultPath: '$.error' });
-    tasks.slice(1).reduce((chain, t) => chain.next(t), Chain.start(first));
+    // Dedicated placement: the instance is requested, then polled with a Wait state (no
+    // Lambda sleeps) until it is available; `Check instance` fails into the rollback when
+    // it failed or after its bounded number of polls. Shared placement goes straight on.
+    const provision = task('Provision instance', 'provisionInstance');
+    const check = task('Check instance', 'checkInstance');
+    for (const t of [...tasks, provision, check]) t.addCatch(rollback, { resultPath: '$.error' });
+    const [, create, ...rest] = tasks as [TaskStateBase, TaskStateBase, ...TaskStateBase[]];
+    rest.reduce((chain, t) => chain.next(t), Chain.start(create));
+    const wait = new Wait(this, 'Wait for instance', {
+      stateName: 'Wait for instance',
+      time: WaitTime.duration(Duration.seconds(INSTANCE_POLL_SECONDS)),
+    });
+    const available = new Choice(this, 'Instance available?', { stateName: 'Instance available?' })
+      .when(Condition.stringEquals('$.instanceState', 'available'), create)
+      .otherwise(wait);
+    wait.next(check);
+    check.next(available);
+    provision.next(available);
+    first.next(
+      new Choice(this, 'Placement?', { stateName: 'Placement?' })
+        .when(Condition.stringEquals('$.placement', 'dedicated'), provision)
+        .otherwise(create),
+    );
     this.cloneStateMachine = this.stateMachine('CloneStateMachine', first);
 
     // Deprovision workflow

@@ -65,18 +65,32 @@ describe('CloneFactoryStack', () => {
 
   it('has the six steps, named exactly, then rollback ending in a Fail state', () => {
     const { States } = definition('CloneStateMachine');
-    expect(Object.keys(States)).toEqual([
-      'Select template',
+    const tasks = Object.entries(States)
+      .filter(([, s]) => s.Type === 'Task')
+      .map(([name]) => name);
+    expect(tasks.sort()).toEqual(
+      [
+        'Select template',
+        'Create database',
+        'Apply schema',
+        'Populate data',
+        'Configure security',
+        'Verify and register',
+        'Provision instance',
+        'Check instance',
+        'Roll back clone',
+      ].sort(),
+    );
+    // the six steps in order (a shared clone's path: the placement Choice sends it straight on)
+    expect(States['Select template']?.Next).toBe('Placement?');
+    expect(States['Placement?']?.Default).toBe('Create database');
+    const order = [
       'Create database',
       'Apply schema',
       'Populate data',
       'Configure security',
       'Verify and register',
-      'Roll back clone',
-      'Clone failed',
-      'Clone refused',
-    ]);
-    const order = Object.keys(States).slice(0, 6);
+    ];
     for (const [i, name] of order.slice(0, -1).entries()) expect(States[name]?.Next).toBe(order[i + 1]);
     expect(States['Verify and register']?.End).toBe(true);
     expect(States['Roll back clone']?.Next).toBe('Clone failed');
@@ -85,6 +99,24 @@ describe('CloneFactoryStack', () => {
       ErrorPath: '$.error.Error',
       CausePath: '$.error.Cause',
     });
+  });
+
+  it('sends a dedicated clone through a Wait-state poll of its instance, then to the same five steps', () => {
+    const { States } = definition('CloneStateMachine');
+    expect(States['Placement?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.placement', StringEquals: 'dedicated', Next: 'Provision instance' }],
+      Default: 'Create database',
+    });
+    expect(States['Provision instance']?.Next).toBe('Instance available?');
+    expect(States['Instance available?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.instanceState', StringEquals: 'available', Next: 'Create database' }],
+      Default: 'Wait for instance',
+    });
+    // the poll waits in the state machine, not in a sleeping Lambda
+    expect(States['Wait for instance']).toEqual({ Type: 'Wait', Seconds: 15, Next: 'Check instance' });
+    expect(States['Check instance']?.Next).toBe('Instance available?');
   });
 
   it('retries transient errors with backoff and jitter on every Task, and catches the rest', () => {
@@ -130,7 +162,7 @@ describe('CloneFactoryStack', () => {
       expect(f.Properties.Architectures).toEqual(['arm64']);
     }
     const functions = all.filter((f) => 'PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {}));
-    expect(functions).toHaveLength(10);
+    expect(functions).toHaveLength(12);
     for (const f of functions) {
       expect(f.Properties.Runtime).toBe('nodejs22.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineName } from '../../functions/core/engine.js';
 import { InjectedFaultError } from '../../functions/core/errors.js';
 import { CLONE_STEPS, type CloneWorkflowState } from '../../functions/core/workflow/clone-workflow.js';
-import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+import { SHARED_CLONE_PATH, startTestPlane, type TestPlane } from '../support/control-plane.js';
 import { engineTitle, probeEngines } from '../support/engines.js';
 
 /**
@@ -43,7 +43,12 @@ describe.each(Object.values(probes))('failure matrix', (probe) => {
         expect(execution.status).toBe('FAILED');
         expect(execution.error).toBe('InjectedFaultError');
         const states = execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state);
-        expect(states).toEqual([...CLONE_STEPS.slice(0, index + 1), 'Roll back clone', 'Clone failed']);
+        // SHARED_CLONE_PATH has the placement Choice after the first step
+        expect(states).toEqual([
+          ...SHARED_CLONE_PATH.slice(0, index === 0 ? 1 : index + 2),
+          'Roll back clone',
+          'Clone failed',
+        ]);
         const record = await t.plane.tenants.get(tenantId);
         expect(record.state).toBe('FAILED');
         expect(record.lastError).toBe(`InjectedFaultError: injected fault ${when} ${step}`);

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLONE_STEPS } from '../../functions/core/workflow/clone-workflow.js';
 import { clonectl } from '../support/cli.js';
+import { SHARED_CLONE_PATH } from '../support/control-plane.js';
 import { tempDir } from '../support/engines.js';
 
 describe('clonectl tenants, without a running control plane', () => {
@@ -47,7 +47,7 @@ describe('clonectl tenants, without a running control plane', () => {
       execution.events
         .filter((e: { type: string }) => e.type === 'StateEntered')
         .map((e: { state: string }) => e.state),
-    ).toEqual([...CLONE_STEPS]);
+    ).toEqual(SHARED_CLONE_PATH);
     expect(history.stdout).not.toMatch(/password/i);
   });
 

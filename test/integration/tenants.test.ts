@@ -200,7 +200,8 @@ describe('TenantService with the local workflow runner', () => {
     ]);
     expect(await t.plane.tenants.get('not-served')).toMatchObject({
       state: 'FAILED',
-      lastError: 'ValidationError: placement dedicated is not available locally yet',
+      lastError:
+        'ValidationError: dedicated sqlite is not available: a SQLite database is a file of its own already; there is no server to dedicate',
     });
   });
 
@@ -243,14 +244,46 @@ describe('TenantService with the local workflow runner', () => {
     expect((await t.plane.tenants.get('undeletable')).state).toBe('DELETED');
   });
 
-  it('runs exactly the definitions that CDK synthesizes', () => {
-    expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
-    expect(Object.keys(t.plane.runner.definitions.clone.States)).toEqual([
-      ...CLONE_STEPS,
-      'Roll back clone',
-      'Clone failed',
+  it('starts an execution once when two starts of the same name race', async () => {
+    const input = {
+      tenantId: 'race-one',
+      cloneId: '0123456789ac',
+      engine: 'sqlite' as const,
+      placement: 'shared' as const,
+      version: 'v1.1',
+      industry: 'finance',
+      sampleSize: 1,
+    };
+    const results = await Promise.all([
+      t.plane.runner.start('clone', 'race-one--0123456789ac', input),
+      t.plane.runner.start('clone', 'race-one--0123456789ac', input),
+      t.plane.runner.start('clone', 'race-one--0123456789ac', input),
+    ]);
+    expect(results.filter((r) => r.started)).toHaveLength(1);
+    const execution = await t.plane.runner.wait('race-one--0123456789ac');
+    // no registry entry: the first step refuses, and the one execution ends there
+    expect(execution.events.filter((e) => e.type === 'ExecutionStarted')).toHaveLength(1);
+    expect(execution.events.filter((e) => e.type === 'StateEntered').map((e) => e.state)).toEqual([
+      'Select template',
       'Clone refused',
     ]);
+  });
+
+  it('runs exactly the definitions that CDK synthesizes', () => {
+    expect(t.plane.runner.definitions).toEqual(synthesizeWorkflowDefinitions(t.namespace));
+    expect(Object.keys(t.plane.runner.definitions.clone.States).sort()).toEqual(
+      [
+        ...CLONE_STEPS,
+        'Placement?',
+        'Provision instance',
+        'Instance available?',
+        'Wait for instance',
+        'Check instance',
+        'Roll back clone',
+        'Clone failed',
+        'Clone refused',
+      ].sort(),
+    );
   });
 });
 
@@ -277,9 +310,9 @@ describe('bad input creates nothing and starts no execution', () => {
     ['wrong type', { ...valid, tenantId: 42 }, /tenantId/],
     ['unknown field', { ...valid, tenantId: 'okay-id', password: 'x' }, /password/],
     [
-      'dedicated not served yet',
+      'dedicated SQLite, which has no server to dedicate',
       { ...valid, tenantId: 'okay-id', placement: 'dedicated' },
-      /placement dedicated is not available/,
+      /dedicated sqlite is not available on this machine/,
     ],
   ];
 

@@ -1,10 +1,21 @@
 import type { DatabaseEngine, EngineName } from '../../functions/core/engine.js';
 import { APP_ROLES, physicalNames } from '../../functions/core/tenants.js';
-import { type CloneWorkflowDeps, removeArtefacts } from '../../functions/core/workflow/clone-workflow.js';
+import { type CloneWorkflowDeps, removeClone } from '../../functions/core/workflow/clone-workflow.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
 import { LocalEnvironment } from '../../local/environment.js';
 import type { ExecutionRecord } from '../../local/workflow-runner.js';
 import { tempDir, testNamespace } from './engines.js';
+
+/** The states a shared clone enters, in order: the six steps and the placement Choice. */
+export const SHARED_CLONE_PATH = [
+  'Select template',
+  'Placement?',
+  'Create database',
+  'Apply schema',
+  'Populate data',
+  'Configure security',
+  'Verify and register',
+];
 
 export interface TestPlane {
   readonly plane: LocalControlPlane;
@@ -26,7 +37,13 @@ export async function startTestPlane(
   const home = tempDir('plane');
   const namespace = testNamespace();
   const env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: home } });
-  const plane = await LocalControlPlane.start({ env, namespace, faults: options.faults, retryIntervalMs: 5 });
+  const plane = await LocalControlPlane.start({
+    env,
+    namespace,
+    faults: options.faults,
+    retryIntervalMs: 5,
+    waitMs: 5,
+  });
   return {
     plane,
     namespace,
@@ -46,10 +63,7 @@ export async function startTestPlane(
     },
     async close() {
       await plane.runner.drain();
-      for (const record of await plane.tenants.list()) {
-        const r = await env.tryEngine(record.engine);
-        if ('engine' in r) await removeArtefacts(r.engine, plane.deps, record.cloneId).catch(() => {});
-      }
+      for (const record of await plane.tenants.list()) await removeClone(plane.deps, record).catch(() => {});
       await plane.close();
       for (const name of ['postgresql', 'mysql'] as const) {
         const r = await env.tryEngine(name);

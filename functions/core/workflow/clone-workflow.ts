@@ -7,12 +7,14 @@ import {
   DatabaseExistsError,
   errorMessage,
   ForeignArtefactError,
+  InstanceFailedError,
   LoginRefusedError,
   TenantStateConflictError,
   ValidationError,
 } from '../errors.js';
 import { fingerprint } from '../fingerprint.js';
 import { RootImageManager } from '../images.js';
+import { type CloneTarget, type DedicatedProvisioner, INSTANCE_STATES } from '../placement.js';
 import type { CloneRegistry } from '../registry.js';
 import { type CloneCredentials, parseCredentials, type SecretStore } from '../secrets.js';
 import type { TemplateCatalog } from '../templates.js';
@@ -22,7 +24,6 @@ import {
   assertCloneId,
   assertTenantId,
   PLACEMENTS,
-  type Placement,
   physicalNames,
 } from '../tenants.js';
 import { populateSampleData } from './sample-data.js';
@@ -38,6 +39,13 @@ export const CLONE_STEPS = [
 ] as const;
 export type CloneStepName = (typeof CLONE_STEPS)[number];
 export const ROLLBACK_STEP = 'Roll back clone';
+/** The Task states of the dedicated branch, between `Select template` and `Create database`. */
+export const INSTANCE_STEPS = ['Provision instance', 'Check instance'] as const;
+export type InstanceStepName = (typeof INSTANCE_STEPS)[number];
+/** Every Task state of the clone workflow, for handlers and the local runner. */
+export const CLONE_TASKS = [...CLONE_STEPS, ...INSTANCE_STEPS, ROLLBACK_STEP] as const;
+/** Polls of `Check instance` before the clone is rolled back (with the Wait state's 15 s: 20 minutes). */
+export const DEFAULT_INSTANCE_POLLS = 80;
 
 /**
  * The state that flows between the steps. Ids and names only: a strict schema, so that a
@@ -55,6 +63,9 @@ export const cloneWorkflowState = z.strictObject({
   imageFingerprint: z.string().optional(),
   database: z.string().optional(),
   secretId: z.string().optional(),
+  /** Dedicated placement: the instance's status as last seen, and how many polls it took. */
+  instanceState: z.enum(INSTANCE_STATES).optional(),
+  instancePolls: z.number().int().min(0).optional(),
   /** Set by the Catch of any step: `{ Error, Cause }` as Step Functions writes it. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
 });
@@ -64,8 +75,15 @@ export interface CloneWorkflowDeps {
   readonly registry: CloneRegistry;
   readonly secrets: SecretStore;
   readonly catalog: TemplateCatalog;
-  /** The server (or directory) that hosts clones of this engine and placement. */
-  engineFor(engine: EngineName, placement: Placement): Promise<DatabaseEngine>;
+  /**
+   * The server (or directory) that hosts the clone: the shared one of its engine, or its own
+   * instance (through `dedicated`) when its placement is dedicated.
+   */
+  engineFor(target: CloneTarget): Promise<DatabaseEngine>;
+  /** Runs dedicated instances; absent where that placement is not deployed. */
+  readonly dedicated?: DedicatedProvisioner;
+  /** Polls of `Check instance` before giving up (default {@link DEFAULT_INSTANCE_POLLS}). */
+  readonly instancePolls?: number;
   /** Prefix of every physical name. */
   readonly namespace: string;
   /** Per tenant login role. Default 20. */
@@ -80,34 +98,76 @@ export interface CloneWorkflowDeps {
 
 type Step = (state: CloneWorkflowState, deps: CloneWorkflowDeps) => Promise<CloneWorkflowState>;
 
+/** The dedicated provisioner, or a clear refusal when this deployment has none for the engine. */
+export function dedicatedProvisioner(deps: CloneWorkflowDeps, engine: EngineName): DedicatedProvisioner {
+  if (!deps.dedicated) throw new ValidationError('dedicated placement is not deployed here', 'placement');
+  const reason = deps.dedicated.unavailable(engine);
+  if (reason) throw new ValidationError(`dedicated ${engine} is not available: ${reason}`, 'placement');
+  return deps.dedicated;
+}
+
 /** Every step, by state name. Lambda handlers and the local runner both call these. */
-export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
+export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
   'Select template': async (state, deps) => {
     // Input checks before anything is written: a refusal here leaves nothing to roll back
     // (rollback then only marks the entry FAILED with the reason).
     deps.catalog.checkEngine(state.engine);
     deps.catalog.checkVersion(state.version);
     deps.catalog.checkIndustry(state.industry);
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const dedicated = state.placement === 'dedicated' ? dedicatedProvisioner(deps, state.engine) : null;
+    const engine = dedicated ? null : await deps.engineFor(state);
     await fault(deps, 'Select template', 'before', state);
     // One conditional write checks that the entry exists, is this clone's and is not READY
     // or beyond (TenantStateConflictError otherwise, which the state machine does not roll back).
     // The root image is shared and idempotent to ensure: it is looked up while the entry moves.
+    // A dedicated clone's image is prepared by its provisioner (or built in its instance).
     const [, image] = await Promise.all([
       deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING'),
-      new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
-        state.version,
-        state.industry,
-      ),
+      engine
+        ? new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
+            state.version,
+            state.industry,
+          )
+        : (dedicated as DedicatedProvisioner).prepareImage(state.engine, state.version, state.industry),
     ]);
     await fault(deps, 'Select template', 'after', state);
-    return { ...state, image: image.name, imageFingerprint: image.fingerprint };
+    return image ? { ...state, image: image.name, imageFingerprint: image.fingerprint } : state;
+  },
+
+  'Provision instance': async (state, deps) => {
+    const dedicated = dedicatedProvisioner(deps, state.engine);
+    await fault(deps, 'Provision instance', 'before', state);
+    const status = await dedicated.provision(state);
+    if (status.state === 'failed') throw new InstanceFailedError(state.tenantId, status.detail ?? 'failed');
+    await fault(deps, 'Provision instance', 'after', state);
+    return { ...state, instanceState: status.state, instancePolls: 0 };
+  },
+
+  'Check instance': async (state, deps) => {
+    const dedicated = dedicatedProvisioner(deps, state.engine);
+    await fault(deps, 'Check instance', 'before', state);
+    const polls = (state.instancePolls ?? 0) + 1;
+    const status = await dedicated.status(state);
+    if (status.state === 'failed') throw new InstanceFailedError(state.tenantId, status.detail ?? 'failed');
+    const limit = deps.instancePolls ?? DEFAULT_INSTANCE_POLLS;
+    if (status.state !== 'available' && polls >= limit)
+      throw new InstanceFailedError(state.tenantId, `not available after ${polls} polls`);
+    await fault(deps, 'Check instance', 'after', state);
+    return { ...state, instanceState: status.state, instancePolls: polls };
   },
 
   'Create database': async (state, deps) => {
     const { database } = physicalNames(deps.namespace, state.cloneId);
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const engine = await deps.engineFor(state);
     await fault(deps, 'Create database', 'before', state);
+    // A dedicated instance whose provisioner prepared no image builds it now, in the instance.
+    if (!state.image) {
+      const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
+        state.version,
+        state.industry,
+      );
+      state = { ...state, image: image.name, imageFingerprint: image.fingerprint };
+    }
     const marker = { kind: 'clone', cloneId: state.cloneId, tenantId: state.tenantId };
     if (!(await adoptDatabase(engine, database, state.cloneId))) {
       try {
@@ -126,7 +186,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   },
 
   'Apply schema': async (state, deps) => {
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const engine = await deps.engineFor(state);
     const database = required(state.database, 'database');
     await fault(deps, 'Apply schema', 'before', state);
     // The schema came with the root image; what the clone still needs is its own record of
@@ -150,7 +210,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   },
 
   'Populate data': async (state, deps) => {
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const engine = await deps.engineFor(state);
     const database = required(state.database, 'database');
     const template = await deps.catalog.resolve(state.engine, state.version, state.industry);
     await fault(deps, 'Populate data', 'before', state);
@@ -163,7 +223,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
 
   'Configure security': async (state, deps) => {
     const names = physicalNames(deps.namespace, state.cloneId);
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const engine = await deps.engineFor(state);
     const database = required(state.database, 'database');
     await fault(deps, 'Configure security', 'before', state);
     // The secret is written before the roles, so that a crash in between never leaves a role
@@ -203,7 +263,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
   },
 
   'Verify and register': async (state, deps) => {
-    const engine = await deps.engineFor(state.engine, state.placement);
+    const engine = await deps.engineFor(state);
     const database = required(state.database, 'database');
     const secretId = required(state.secretId, 'secretId');
     await fault(deps, 'Verify and register', 'before', state);
@@ -240,8 +300,7 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
     let foreign: readonly string[] = [];
     let incomplete: unknown;
     try {
-      const engine = await deps.engineFor(state.engine, state.placement);
-      ({ foreign } = await removeArtefacts(engine, deps, state.cloneId));
+      ({ foreign } = await removeClone(deps, state));
     } catch (error) {
       // An engine or placement this deployment does not serve holds nothing of this clone;
       // any other failure is reported, after the entry is marked, and retried.
@@ -276,8 +335,40 @@ export const cloneSteps: Record<CloneStepName | typeof ROLLBACK_STEP, Step> = {
 };
 
 /**
- * Removes a clone's database, roles and secret, each only if it carries this clone's marker.
- * Used by rollback and by deprovisioning. Idempotent.
+ * Removes everything of a clone: on the shared server its database, roles and secret; for a
+ * dedicated clone its secret and its whole instance. Used by rollback and deprovisioning.
+ * Idempotent; what carries another clone's marker is left and reported.
+ */
+export async function removeClone(
+  deps: CloneWorkflowDeps,
+  target: CloneTarget,
+): Promise<{ readonly foreign: readonly string[] }> {
+  if (target.placement !== 'dedicated')
+    return removeArtefacts(await deps.engineFor(target), deps, target.cloneId);
+  const dedicated = dedicatedProvisioner(deps, target.engine);
+  const foreign = [...(await removeSecret(deps, target.cloneId))];
+  try {
+    await dedicated.deprovision(target);
+  } catch (error) {
+    if (!(error instanceof ForeignArtefactError)) throw error;
+    foreign.push(error.message);
+  }
+  return { foreign };
+}
+
+/** Deletes the clone's secret if it is tagged with this clone id; else names it as foreign. */
+async function removeSecret(deps: CloneWorkflowDeps, cloneId: string): Promise<string[]> {
+  const names = physicalNames(deps.namespace, cloneId);
+  const tags = await deps.secrets.tags(names.secretId);
+  if (!tags) return [];
+  if (tags.cloneId !== cloneId) return [`secret ${names.secretId} (clone ${tags.cloneId ?? 'untagged'})`];
+  await deps.secrets.delete(names.secretId);
+  return [];
+}
+
+/**
+ * Removes a clone's database, roles and secret from a shared server, each only if it
+ * carries this clone's marker. Idempotent.
  */
 export async function removeArtefacts(
   engine: DatabaseEngine,
@@ -303,12 +394,7 @@ export async function removeArtefacts(
     if (!(error instanceof ForeignArtefactError)) throw error;
     foreign.push(error.message);
   }
-  const tags = await deps.secrets.tags(names.secretId);
-  if (tags) {
-    if (tags.cloneId !== cloneId)
-      foreign.push(`secret ${names.secretId} (clone ${tags.cloneId ?? 'untagged'})`);
-    else await deps.secrets.delete(names.secretId);
-  }
+  foreign.push(...(await removeSecret(deps, cloneId)));
   return { foreign };
 }
 
@@ -318,7 +404,7 @@ export async function runCloneStep(
   input: unknown,
   deps: CloneWorkflowDeps,
 ): Promise<CloneWorkflowState> {
-  const step = cloneSteps[name as CloneStepName];
+  const step = cloneSteps[name as (typeof CLONE_TASKS)[number]];
   if (!step) throw new ValidationError(`unknown step ${JSON.stringify(name)}`, 'step');
   const parsed = cloneWorkflowState.safeParse(input);
   if (!parsed.success)
@@ -356,7 +442,11 @@ export async function isolationProbe(
   credentials: CloneCredentials,
 ): Promise<string[]> {
   const database = required(state.database, 'database');
-  const neighbour = (await anotherTenantDatabase(engine, deps, state)) ?? required(state.image, 'image');
+  // A dedicated instance holds no other tenant: there the root image stands in, and the
+  // other instances are probed below.
+  const neighbour =
+    (state.placement === 'dedicated' ? undefined : await anotherTenantDatabase(engine, deps, state)) ??
+    required(state.image, 'image');
   const serverDatabase = SERVER_DATABASES[state.engine];
   const [admin, user, analyst] = await Promise.all([
     attempt(engine, neighbour, loginOf(credentials, 'admin')),
@@ -386,6 +476,22 @@ export async function isolationProbe(
     ),
   );
   for (const [role, error] of again) ownOpens(role, error);
+  // A dedicated tenant's logins must also fail on every other server: the other dedicated
+  // instances and the shared one. There the roles do not exist, so any refusal will do.
+  if (state.placement === 'dedicated') {
+    const others = await dedicatedProvisioner(deps, state.engine).others(state);
+    const results = await Promise.all(
+      others.map(
+        async (o) => [o, await attempt(o.engine, o.database, loginOf(credentials, 'admin'))] as const,
+      ),
+    );
+    for (const [o, error] of results) {
+      const where = `${o.database} on ${o.engine.location}`;
+      if (error === null) problems.push(`the tenant's admin login opened ${where}`);
+      else if (!(error instanceof LoginRefusedError))
+        problems.push(`could not probe ${where} as admin: ${errorMessage(error)}`);
+    }
+  }
   return problems;
 }
 

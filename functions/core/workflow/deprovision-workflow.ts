@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ENGINE_NAMES } from '../engine.js';
 import { ValidationError } from '../errors.js';
 import { assertCloneId, assertTenantId, PLACEMENTS } from '../tenants.js';
-import { type CloneWorkflowDeps, removeArtefacts } from './clone-workflow.js';
+import { type CloneWorkflowDeps, removeClone } from './clone-workflow.js';
 
 /** The deprovision workflow's Task states. */
 export const DEPROVISION_STEPS = ['Begin deletion', 'Remove clone', 'Mark deleted'] as const;
@@ -35,7 +35,8 @@ export const deprovisionSteps: Record<DeprovisionStepName, Step> = {
     return state;
   },
   'Remove clone': async (state, deps) => {
-    await removeArtefacts(await deps.engineFor(state.engine, state.placement), deps, state.cloneId);
+    // Another clone's artefact under this clone's names is left alone.
+    await removeClone(deps, state);
     return state;
   },
   'Mark deleted': async (state, deps) => {
