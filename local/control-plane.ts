@@ -8,7 +8,7 @@ import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store
 import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
 import { TenantData } from '../functions/core/api/tenant-data.js';
 import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
-import type { CloneTarget } from '../functions/core/placement.js';
+import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { TenantService } from '../functions/core/tenant-service.js';
 import { PLACEMENTS } from '../functions/core/tenants.js';
@@ -35,6 +35,13 @@ export interface LocalControlPlaneOptions {
   readonly retryIntervalMs?: number;
   /** Length of the instance poll's Wait state (default 1 s locally). */
   readonly waitMs?: number;
+  /**
+   * Runs dedicated instances instead of the local PostgreSQL servers: tests put an AWS
+   * provisioner over mocked clients here, to run its poll loop through this state machine.
+   */
+  readonly dedicated?: DedicatedProvisioner;
+  /** Polls of `Check instance` before a dedicated clone is rolled back. */
+  readonly instancePolls?: number;
   readonly log?: (message: string) => void;
   /** Tenant connection pools (the data-plane API). */
   readonly pools?: Partial<TenantPoolOptions>;
@@ -88,7 +95,7 @@ export class LocalControlPlane {
         client: registryServer.client,
       });
       const namespace = options.namespace ?? 'cf';
-      const dedicated = new LocalPostgresInstances({
+      const instances = new LocalPostgresInstances({
         dir: join(env.home, 'instances'),
         namespace,
         catalog,
@@ -98,6 +105,7 @@ export class LocalControlPlane {
         },
         log: options.log,
       });
+      const dedicated = options.dedicated ?? instances;
       const deps: CloneWorkflowDeps = {
         registry,
         secrets: remoteSecrets
@@ -112,6 +120,7 @@ export class LocalControlPlane {
         namespace,
         faults: options.faults,
         dedicated,
+        instancePolls: options.instancePolls,
         async engineFor(target: CloneTarget) {
           if (target.placement === 'dedicated')
             return dedicatedProvisioner(deps, target.engine).engine(target);
@@ -168,12 +177,13 @@ export class LocalControlPlane {
         userRegistry,
         pools,
         data,
-        dedicated,
+        instances,
       );
       // The servers of READY dedicated tenants run again (a stopped or killed one is started).
       const ready = (await registry.list({ state: 'READY' })).filter((r) => r.placement === 'dedicated');
-      for (const r of await dedicated.restart(ready))
-        if (r.error) options.log?.(`dedicated instance of clone ${r.cloneId} did not start: ${r.error}`);
+      if (dedicated === instances)
+        for (const r of await instances.restart(ready))
+          if (r.error) options.log?.(`dedicated instance of clone ${r.cloneId} did not start: ${r.error}`);
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
         await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);

@@ -1,4 +1,5 @@
 import type { DatabaseEngine, EngineName } from '../../functions/core/engine.js';
+import type { DedicatedProvisioner } from '../../functions/core/placement.js';
 import { APP_ROLES, physicalNames } from '../../functions/core/tenants.js';
 import { type CloneWorkflowDeps, removeClone } from '../../functions/core/workflow/clone-workflow.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
@@ -32,7 +33,11 @@ export interface TestPlane {
 
 /** A local control plane in a temporary state directory and a namespace of its own. */
 export async function startTestPlane(
-  options: { faults?: CloneWorkflowDeps['faults'] } = {},
+  options: {
+    faults?: CloneWorkflowDeps['faults'];
+    dedicated?: DedicatedProvisioner;
+    instancePolls?: number;
+  } = {},
 ): Promise<TestPlane> {
   const home = tempDir('plane');
   const namespace = testNamespace();
@@ -41,6 +46,8 @@ export async function startTestPlane(
     env,
     namespace,
     faults: options.faults,
+    dedicated: options.dedicated,
+    instancePolls: options.instancePolls,
     retryIntervalMs: 5,
     waitMs: 5,
   });
