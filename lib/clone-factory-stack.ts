@@ -2,6 +2,7 @@ import { Annotations, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { TenantApi } from './api/tenant-api.js';
+import { DedicatedPlacement } from './dedicated/dedicated-placement.js';
 import { RegistryTables } from './registry/registry-tables.js';
 import { CloneWorkflows } from './workflow/clone-workflows.js';
 
@@ -15,6 +16,8 @@ export interface CloneFactoryStackProps extends StackProps {
   readonly jwt?: { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
   /** Authorizer result cache, seconds (context `authorizerCacheTtlSeconds`, default 60). */
   readonly authorizerCacheTtlSeconds?: number;
+  /** How dedicated tenants run (context `dedicated`): `rds` (default), `fargate`, or `off`. */
+  readonly dedicated?: 'rds' | 'fargate' | 'off';
 }
 
 /**
@@ -26,6 +29,7 @@ export class CloneFactoryStack extends Stack {
   readonly registry: RegistryTables;
   readonly workflows: CloneWorkflows;
   readonly api: TenantApi;
+  readonly dedicated?: DedicatedPlacement;
 
   constructor(scope: Construct, id: string, props: CloneFactoryStackProps = {}) {
     super(scope, id, props);
@@ -34,9 +38,23 @@ export class CloneFactoryStack extends Stack {
     const mysqlArn = props.mysqlAdminSecretArn ?? context('mysqlAdminSecretArn');
     const namespace = props.namespace ?? context('namespace') ?? 'cf';
     this.registry = new RegistryTables(this, 'Registry');
+    // Dedicated placement (context `dedicated`: rds, the default, fargate, or off).
+    const dedicatedKind = props.dedicated ?? context('dedicated') ?? 'rds';
+    if (!['rds', 'fargate', 'off'].includes(dedicatedKind))
+      throw new Error(`context dedicated must be rds, fargate or off, not ${dedicatedKind}`);
+    this.dedicated =
+      dedicatedKind === 'off'
+        ? undefined
+        : new DedicatedPlacement(this, 'Dedicated', {
+            namespace,
+            provisioner: dedicatedKind as 'rds' | 'fargate',
+            deletionProtection: context('dedicatedDeletionProtection') === 'true',
+            finalSnapshot: context('dedicatedFinalSnapshot') === 'true',
+          });
     this.workflows = new CloneWorkflows(this, 'Workflows', {
       clonesTable: this.registry.clones,
       namespace,
+      dedicated: this.dedicated,
       adminSecrets: {
         postgresql: pgArn ? Secret.fromSecretCompleteArn(this, 'PgAdminSecret', pgArn) : undefined,
         mysql: mysqlArn ? Secret.fromSecretCompleteArn(this, 'MysqlAdminSecret', mysqlArn) : undefined,
@@ -59,6 +77,10 @@ export class CloneFactoryStack extends Stack {
       cloneStateMachine: this.workflows.cloneStateMachine,
       deprovisionStateMachine: this.workflows.deprovisionStateMachine,
       namespace,
+      network: this.dedicated
+        ? { vpc: this.dedicated.vpc, securityGroups: [this.dedicated.clientSecurityGroup] }
+        : undefined,
+      dedicatedProvisioner: this.dedicated ? dedicatedKind : undefined,
       jwt: {
         // Unset: a JWKS that cannot exist, so that the authorizer fails closed.
         jwksUrl: jwt.jwksUrl || 'https://identity-provider.invalid/.well-known/jwks.json',

@@ -62,7 +62,14 @@ async function build(): Promise<ApiDeps> {
   });
   return {
     catalog,
-    tenants: new TenantService({ registry: clones, catalog, workflows, placements: ['shared'] }),
+    tenants: new TenantService({
+      registry: clones,
+      catalog,
+      workflows,
+      // Dedicated tenants when the stack deployed a provisioner for them (RDS or Fargate).
+      placements: process.env.DEDICATED_PROVISIONER ? ['shared', 'dedicated'] : ['shared'],
+      dedicatedUnavailable: (engine) => (engine === 'sqlite' ? 'SQLite runs only locally' : null),
+    }),
     users,
     data: new TenantData({ pools, catalog }),
     authenticate: async (c, next) => {

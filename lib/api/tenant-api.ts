@@ -13,6 +13,7 @@ import {
   TokenAuthorizer,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { ISecurityGroup, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -34,6 +35,10 @@ export interface TenantApiProps {
   readonly jwt: { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
   /** API Gateway's cache of the authorizer's answer per token (0 turns it off). Default 60 s. */
   readonly authorizerCacheTtl?: Duration;
+  /** The network of dedicated tenant databases, which the API's function must reach. */
+  readonly network?: { readonly vpc: IVpc; readonly securityGroups: readonly ISecurityGroup[] };
+  /** Which provisioner runs dedicated tenants (`rds`, `fargate`); absent, the API refuses them. */
+  readonly dedicatedProvisioner?: string;
   /** Requests per second, and burst, for the whole stage. */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
@@ -73,11 +78,13 @@ export class TenantApi extends Construct {
       entry: API,
       handler: 'handler',
       timeout: Duration.seconds(29),
+      network: props.network,
       environment: {
         ...tables,
         NAMESPACE: props.namespace,
         CLONE_STATE_MACHINE_ARN: props.cloneStateMachine.stateMachineArn,
         DEPROVISION_STATE_MACHINE_ARN: props.deprovisionStateMachine.stateMachineArn,
+        ...(props.dedicatedProvisioner ? { DEDICATED_PROVISIONER: props.dedicatedProvisioner } : {}),
       },
     });
     props.clonesTable.grantReadWriteData(this.apiFunction);

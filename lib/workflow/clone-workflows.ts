@@ -22,6 +22,7 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import type { DedicatedPlacement } from '../dedicated/dedicated-placement.js';
 import { StepFunction } from './step-function.js';
 
 /** Errors worth retrying: our transient ones and Lambda's own service errors. */
@@ -47,6 +48,8 @@ export interface CloneWorkflowsProps {
   readonly namespace: string;
   /** Admin secrets of the shared servers, by engine. */
   readonly adminSecrets?: { readonly postgresql?: ISecret; readonly mysql?: ISecret };
+  /** The network and provisioning rights of `--placement dedicated`; absent, it is refused. */
+  readonly dedicated?: DedicatedPlacement;
 }
 
 /**
@@ -68,7 +71,11 @@ export class CloneWorkflows extends Construct {
         ? { PG_ADMIN_SECRET_ARN: props.adminSecrets.postgresql.secretArn }
         : {}),
       ...(props.adminSecrets?.mysql ? { MYSQL_ADMIN_SECRET_ARN: props.adminSecrets.mysql.secretArn } : {}),
+      ...(props.dedicated?.environment ?? {}),
     };
+    const network = props.dedicated
+      ? { vpc: props.dedicated.vpc, securityGroups: [props.dedicated.clientSecurityGroup] }
+      : undefined;
     const cloneSecretArn = Stack.of(this).formatArn({
       service: 'secretsmanager',
       resource: 'secret',
@@ -77,7 +84,8 @@ export class CloneWorkflows extends Construct {
     });
 
     const task = (stateName: string, handler: string) => {
-      const fn = new StepFunction(this, handler, { handler, environment });
+      const fn = new StepFunction(this, handler, { handler, environment, network });
+      props.dedicated?.grantProvisioning(fn);
       props.clonesTable.grantReadWriteData(fn);
       Grant.addToPrincipal({
         grantee: fn,

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
+import { type ISecurityGroup, type IVpc, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { NagSuppressions } from 'cdk-nag';
@@ -16,6 +17,8 @@ export interface StepFunctionProps {
   readonly memorySize?: number;
   readonly environment: Record<string, string>;
   readonly timeout?: Duration;
+  /** Runs the function in these private subnets (to reach dedicated tenant databases). */
+  readonly network?: { readonly vpc: IVpc; readonly securityGroups: readonly ISecurityGroup[] };
 }
 
 /**
@@ -33,6 +36,13 @@ export class StepFunction extends NodejsFunction {
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.minutes(5),
       tracing: Tracing.ACTIVE,
+      ...(props.network
+        ? {
+            vpc: props.network.vpc,
+            vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
+            securityGroups: [...props.network.securityGroups],
+          }
+        : {}),
       environment: {
         ...props.environment,
         TEMPLATES_DIR: '/var/task/root_schemas',
@@ -61,6 +71,7 @@ export class StepFunction extends NodejsFunction {
           reason: "AWSLambdaBasicExecutionRole only allows writing this function's own CloudWatch logs.",
           appliesTo: [
             'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+            'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
           ],
         },
         {

@@ -7,6 +7,22 @@ import { CloneFactoryStack } from '../../lib/clone-factory-stack.js';
 import { RETRYABLE_ERRORS } from '../../lib/workflow/clone-workflows.js';
 import { resolveIntrinsics } from '../../local/workflow-definitions.js';
 
+const DEDICATED_VARIABLES = [
+  'DEDICATED_PROVISIONER',
+  'DEDICATED_INSTANCE_CLASS',
+  'DEDICATED_STORAGE_GB',
+  'DEDICATED_SUBNET_GROUP',
+  'DEDICATED_SECURITY_GROUP',
+  'DEDICATED_SUBNETS',
+  'DEDICATED_CLUSTER',
+  'DEDICATED_FILE_SYSTEM',
+  'DEDICATED_EXECUTION_ROLE',
+  'DEDICATED_TASK_ROLE',
+  'DEDICATED_LOG_GROUP',
+  'DEDICATED_IMAGE_PREFIX',
+  'DEDICATED_DELETION_PROTECTION',
+  'DEDICATED_FINAL_SNAPSHOT',
+];
 const PG_SECRET = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared-pg-admin-AbCdEf';
 
 function synth(): { stack: Stack; template: Template } {
@@ -175,8 +191,11 @@ describe('CloneFactoryStack', () => {
           'PG_ADMIN_SECRET_ARN',
           'POWERTOOLS_SERVICE_NAME',
           'TEMPLATES_DIR',
+          ...DEDICATED_VARIABLES,
         ].sort(),
       );
+      // names and ids only: no password, no secret value
+      expect(JSON.stringify(env)).not.toMatch(/password|SecretString/i);
       expect(env.PG_ADMIN_SECRET_ARN).toBe(PG_SECRET);
     }
   });
@@ -192,8 +211,75 @@ describe('CloneFactoryStack', () => {
     expect(secretStatements.length).toBeGreaterThan(0);
     for (const s of secretStatements) {
       const resource = JSON.stringify(s.Resource);
-      expect(resource === JSON.stringify(PG_SECRET) || resource.includes(':secret:cf/clones/*')).toBe(true);
+      expect(
+        resource === JSON.stringify(PG_SECRET) ||
+          resource.includes(':secret:cf/clones/*') ||
+          // dedicated instances: their own master secrets, and RDS's for cf-* instances only
+          resource.includes(':secret:cf/instances/*') ||
+          (resource.includes(':secret:rds!db-*') &&
+            JSON.stringify((s as { Condition?: unknown }).Condition).includes(':db:cf-*')),
+        resource,
+      ).toBe(true);
     }
+  });
+
+  it('builds dedicated placement: private network, a database group that admits only the functions, ECS, encrypted EFS, parameters', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL' });
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroup')).find(
+      (g) =>
+        g.Properties.GroupDescription ===
+        'Dedicated tenant databases: only the Clone Factory functions get in',
+    )?.Properties.SecurityGroupIngress;
+    const rules = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map(
+      (r) => r.Properties,
+    );
+    const databaseRules = [...(ingress ?? []), ...rules].filter(
+      (r) => r.FromPort === 5432 || r.FromPort === 3306,
+    );
+    expect(databaseRules.map((r) => r.FromPort).sort()).toEqual([3306, 5432]);
+    for (const r of databaseRules) {
+      expect(r.SourceSecurityGroupId).toBeDefined();
+      expect(r.CidrIp).toBeUndefined();
+    }
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+    template.hasResourceProperties('AWS::EFS::FileSystem', { Encrypted: true });
+    template.hasParameter('TenantInstanceClass', { Type: 'String', Default: 'db.t4g.micro' });
+    template.hasParameter('TenantStorageGb', { Type: 'Number', Default: 20 });
+    // the workflow's functions run in the private subnets, with the client group
+    // the workflow's functions and the API's (which serves dedicated tenants' data) run in
+    // the private subnets, with the client group
+    const steps = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (f) => f.Properties.Environment?.Variables?.DEDICATED_PROVISIONER === 'rds',
+    );
+    expect(steps).toHaveLength(13);
+    for (const f of steps) expect(f.Properties.VpcConfig?.SecurityGroupIds).toHaveLength(1);
+  });
+
+  it('creates and deletes tenant instances only with the managed-by tag', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        p.Properties.PolicyDocument.Statement as {
+          Action: string | string[];
+          Condition?: Record<string, unknown>;
+        }[],
+    );
+    const find = (action: string) => statements.find((s) => [s.Action].flat().includes(action));
+    expect(find('rds:CreateDBInstance')?.Condition).toEqual({
+      StringEquals: { 'aws:RequestTag/clonefactory:managed-by': 'clonefactory' },
+    });
+    expect(find('rds:DeleteDBInstance')?.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/clonefactory:managed-by': 'clonefactory' },
+    });
+    expect(find('ecs:DeleteService')?.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/clonefactory:managed-by': 'clonefactory' },
+    });
+    expect(find('elasticfilesystem:DeleteAccessPoint')?.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/clonefactory:managed-by': 'clonefactory' },
+    });
   });
 
   it('passes the cdk-nag AwsSolutions gate with no unsuppressed error or warning', () => {
