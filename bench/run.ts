@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { apiSuite } from './suites/api.js';
 import { authorizerSuite } from './suites/authorizer.js';
 import { cloneSuite } from './suites/clone.js';
+import { dedicatedSuite } from './suites/dedicated.js';
 import { imagesSuite } from './suites/images.js';
 
 export interface SuiteContext {
@@ -26,6 +27,7 @@ export interface SuiteResult {
 const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
   images: imagesSuite,
   clone: cloneSuite,
+  dedicated: dedicatedSuite,
   authorizer: authorizerSuite,
   api: apiSuite,
 };

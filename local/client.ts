@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
+import type { MoveResult } from '../functions/core/tenant-move.js';
 import type { TenantRequestResult } from '../functions/core/tenant-service.js';
 import type { CloneRecord } from '../functions/core/tenants.js';
 import type { UserMapping } from '../functions/core/users.js';
@@ -17,6 +18,7 @@ export interface ControlPlaneClient {
   listTenants(): Promise<CloneRecord[]>;
   getTenant(tenantId: string): Promise<CloneRecord>;
   deleteTenant(tenantId: string): Promise<TenantRequestResult>;
+  moveTenant(tenantId: string, placement: string): Promise<MoveResult>;
   execution(name: string): Promise<ExecutionRecord | null>;
   /** Resolves when the execution has stopped. */
   waitForExecution(name: string): Promise<ExecutionRecord>;
@@ -95,6 +97,9 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
       await this.plane.users.unmap(m.userId).catch(() => {});
     return result;
   }
+  moveTenant(tenantId: string, placement: string) {
+    return this.plane.move(tenantId, placement);
+  }
   execution(name: string) {
     return this.plane.runner.describe(name);
   }
@@ -146,6 +151,9 @@ class HttpControlPlaneClient implements ControlPlaneClient {
   }
   deleteTenant(tenantId: string) {
     return this.call<TenantRequestResult>('DELETE', `/tenants/${encodeURIComponent(tenantId)}`);
+  }
+  moveTenant(tenantId: string, placement: string) {
+    return this.call<MoveResult>('POST', `/tenants/${encodeURIComponent(tenantId)}/move`, { placement });
   }
   async execution(name: string) {
     try {

@@ -10,6 +10,7 @@ import { TenantData } from '../functions/core/api/tenant-data.js';
 import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
+import { type MoveResult, moveTenant } from '../functions/core/tenant-move.js';
 import { TenantService } from '../functions/core/tenant-service.js';
 import { PLACEMENTS } from '../functions/core/tenants.js';
 import { UserService } from '../functions/core/users.js';
@@ -193,6 +194,13 @@ export class LocalControlPlane {
       await registryServer.close();
       throw error;
     }
+  }
+
+  /** Moves a READY tenant to its other placement (see moveTenant); its pools let go. */
+  async move(tenantId: string, placement: unknown, log?: (message: string) => void): Promise<MoveResult> {
+    const result = await moveTenant(this.deps, tenantId, placement, { log });
+    await this.pools.closeClone(result.cloneId);
+    return result;
   }
 
   /**

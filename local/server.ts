@@ -94,6 +94,13 @@ export class LocalServer {
       execution: (name) => plane.runner.describe(name),
       // This process made the change: its caches let go at once (on AWS, within the TTLs).
       onCloneGone: (cloneId) => plane.pools.closeClone(cloneId),
+      moveTenant: async (tenantId, placement) => {
+        const result = await plane.move(tenantId, placement);
+        // Cached principals name the old placement: this process lets go of them at once.
+        gateway.flush();
+        authorizer.forget();
+        return result;
+      },
       onUserChange: () => {
         gateway.flush();
         authorizer.forget();

@@ -6,6 +6,7 @@ import { mayCall, ROUTES, type RouteSpec } from '../core/auth/policy.js';
 import { AccessDeniedError, UserNotFoundError, ValidationError } from '../core/errors.js';
 import { errorBody, httpStatusOf } from '../core/http-errors.js';
 import type { TemplateCatalog } from '../core/templates.js';
+import type { MoveResult } from '../core/tenant-move.js';
 import type { TenantService } from '../core/tenant-service.js';
 import type { UserService } from '../core/users.js';
 import { openApiDocument } from './openapi.js';
@@ -27,6 +28,8 @@ export interface ApiDeps {
   readonly onUserChange?: (userId: string) => void;
   /** Called when a tenant's deletion starts: its pools close. */
   readonly onCloneGone?: (cloneId: string) => Promise<void>;
+  /** Moves a tenant to another placement; absent where this API has no admin access to the servers. */
+  readonly moveTenant?: (tenantId: string, placement: unknown) => Promise<MoveResult>;
 }
 
 type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
@@ -95,6 +98,17 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
         changed(m.userId);
       }
       return c.json(result, 202);
+    },
+    'POST /tenants/:id/move': async (c) => {
+      if (!deps.moveTenant)
+        throw new ValidationError(
+          'moving a tenant needs admin access to both placements; run `clonectl tenants move` where the control plane has it',
+        );
+      const body = (await json(c)) as { placement?: unknown } | null;
+      const result = await deps.moveTenant(param(c, 'id'), body?.placement);
+      // Its sessions point at the old placement: they close, and open again at the new one.
+      await deps.onCloneGone?.(result.cloneId);
+      return c.json(result);
     },
     'POST /tenants/:id/users': async (c) => {
       const body = await json(c);

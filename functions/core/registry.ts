@@ -2,7 +2,10 @@ import type { CloneRecord, CloneState } from './tenants.js';
 
 /** Fields a step may set alongside a state change. */
 export type ClonePatch = Partial<
-  Pick<CloneRecord, 'database' | 'endpoint' | 'secretId' | 'fingerprint' | 'executionName' | 'lastError'>
+  Pick<
+    CloneRecord,
+    'database' | 'endpoint' | 'secretId' | 'fingerprint' | 'executionName' | 'lastError' | 'placement'
+  >
 >;
 
 /**

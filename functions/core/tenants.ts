@@ -62,7 +62,16 @@ export function assertCloneId(id: unknown): string {
   return id;
 }
 
-export const CLONE_STATES = ['PENDING', 'CREATING', 'READY', 'FAILED', 'DELETING', 'DELETED'] as const;
+/** MOVING: a READY clone being copied to its other placement (`tenants move`); not served meanwhile. */
+export const CLONE_STATES = [
+  'PENDING',
+  'CREATING',
+  'READY',
+  'MOVING',
+  'FAILED',
+  'DELETING',
+  'DELETED',
+] as const;
 export type CloneState = (typeof CLONE_STATES)[number];
 
 export const PLACEMENTS = ['shared', 'dedicated'] as const;

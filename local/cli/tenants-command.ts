@@ -22,9 +22,9 @@ function count(value: string): number {
   return n;
 }
 
-/** `clonectl tenants create | list | show | delete` */
+/** `clonectl tenants create | list | show | delete | move` */
 export function tenantsCommand(): Command {
-  const cmd = new Command('tenants').description('tenant clones: create, inspect and delete them');
+  const cmd = new Command('tenants').description('tenant clones: create, inspect, move and delete them');
 
   cmd
     .command('create')
@@ -134,6 +134,29 @@ export function tenantsCommand(): Command {
           `${record.tenantId} ${record.state}  execution ${result.executionName}${execution ? ` ${execution.status}` : ' started'}`,
         );
         if (wait && record.state !== 'DELETED') process.exitCode = EXIT.failed;
+      }),
+    );
+
+  cmd
+    .command('move')
+    .description(
+      'copy a READY PostgreSQL tenant to its other placement, verify fingerprint and row counts, switch its endpoint, remove the old copy (users keep their mappings)',
+    )
+    .argument('<tenant-id>')
+    .addOption(
+      new Option('--placement <placement>', 'where the tenant goes')
+        .choices(PLACEMENTS)
+        .makeOptionMandatory(),
+    )
+    .option('--json', 'print JSON')
+    .action(async (tenantId: string, opts: { placement: string; json?: boolean }) =>
+      withClient(async (client) => {
+        const result = await client.moveTenant(tenantId, opts.placement);
+        if (opts.json) return printJson(result);
+        const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
+        console.log(
+          `${result.tenantId} moved ${result.from} -> ${result.to}: ${rows} rows in ${Object.keys(result.rows).length} tables, fingerprint ${result.fingerprint.slice(0, 12)}, now at ${result.endpoint}`,
+        );
       }),
     );
 

@@ -25,10 +25,15 @@ const DEDICATED_VARIABLES = [
 ];
 const PG_SECRET = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared-pg-admin-AbCdEf';
 
-function synth(): { stack: Stack; template: Template } {
+function synth(
+  options: { env?: { account: string; region: string }; dedicated?: 'rds' | 'fargate' | 'off' } = {},
+): {
+  stack: Stack;
+  template: Template;
+} {
   // Bundling is skipped: these tests read the template, not the Lambda code.
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new CloneFactoryStack(app, 'Test', { pgAdminSecretArn: PG_SECRET });
+  const stack = new CloneFactoryStack(app, 'Test', { pgAdminSecretArn: PG_SECRET, ...options });
   Aspects.of(app).add(new AwsSolutionsChecks());
   return { stack, template: Template.fromStack(stack) };
 }
@@ -280,6 +285,21 @@ describe('CloneFactoryStack', () => {
     expect(find('elasticfilesystem:DeleteAccessPoint')?.Condition).toEqual({
       StringEquals: { 'aws:ResourceTag/clonefactory:managed-by': 'clonefactory' },
     });
+  });
+
+  it.each([
+    [
+      'with a concrete account and region (as `cdk deploy` synthesizes)',
+      { env: { account: '111122223333', region: 'eu-west-1' } },
+    ],
+    ['with Fargate for dedicated tenants', { dedicated: 'fargate' as const }],
+    ['without dedicated placement', { dedicated: 'off' as const }],
+  ])('passes the cdk-nag gate %s', (_label, options) => {
+    const other = synth(options).stack;
+    const errors = Annotations.fromStack(other).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(errors.map((e) => `${e.id}: ${e.entry.data}`)).toEqual([]);
+    const warnings = Annotations.fromStack(other).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(warnings.map((w) => `${w.id}: ${w.entry.data}`)).toEqual([]);
   });
 
   it('passes the cdk-nag AwsSolutions gate with no unsuppressed error or warning', () => {

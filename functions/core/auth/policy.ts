@@ -25,6 +25,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/tenants', access: 'operator' },
   { method: 'GET', path: '/tenants/:id', access: 'operator' },
   { method: 'DELETE', path: '/tenants/:id', access: 'operator' },
+  { method: 'POST', path: '/tenants/:id/move', access: 'operator' },
   { method: 'POST', path: '/tenants/:id/users', access: 'operator' },
   { method: 'GET', path: '/tenants/:id/users', access: 'operator' },
   { method: 'GET', path: '/users', access: 'operator' },
