@@ -21,7 +21,7 @@ import {
 } from '../functions/core/workflow/clone-workflow.js';
 import { DEPROVISION_STEPS } from '../functions/core/workflow/deprovision-workflow.js';
 import { stepHandler } from '../functions/handlers/workflow-steps.js';
-import { LocalPostgresInstances } from './dedicated-postgres.js';
+import { LocalDedicatedInstances } from './dedicated-instances.js';
 import type { LocalEnvironment } from './environment.js';
 import { LOCAL_TABLES, LocalRegistryServer } from './registry-server.js';
 import { loadWorkflowDefinitions } from './workflow-definitions.js';
@@ -64,7 +64,7 @@ export class LocalControlPlane {
     readonly userRegistry: DynamoDbUserRegistry,
     readonly pools: TenantPools,
     readonly data: TenantData,
-    readonly instances: LocalPostgresInstances,
+    readonly instances: LocalDedicatedInstances,
   ) {}
 
   static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
@@ -96,12 +96,12 @@ export class LocalControlPlane {
         client: registryServer.client,
       });
       const namespace = options.namespace ?? 'cf';
-      const instances = new LocalPostgresInstances({
+      const instances = new LocalDedicatedInstances({
         dir: join(env.home, 'instances'),
         namespace,
         catalog,
-        shared: async () => {
-          const r = await env.tryEngine('postgresql');
+        shared: async (engine) => {
+          const r = await env.tryEngine(engine);
           return 'engine' in r ? r.engine : null;
         },
         log: options.log,

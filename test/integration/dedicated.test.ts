@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloneCredentials } from '../../functions/core/secrets.js';
 import type { CloneRecord } from '../../functions/core/tenants.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
+import { LocalDedicatedInstances } from '../../local/dedicated-instances.js';
 import { LocalEnvironment } from '../../local/environment.js';
 import { LocalServer } from '../../local/server.js';
 import { startTestPlane, type TestPlane } from '../support/control-plane.js';
@@ -108,22 +109,20 @@ describe('dedicated PostgreSQL on one machine', () => {
     }
   });
 
-  it('refuses dedicated MySQL and SQLite before anything is created', async () => {
-    for (const engine of ['mysql', 'sqlite'] as const) {
-      await expect(
-        t.plane.tenants.create({
-          tenantId: `solo-${engine}`,
-          engine,
-          industry: 'finance',
-          version: 'v1.1',
-          placement: 'dedicated',
-        }),
-      ).rejects.toMatchObject({
-        name: 'ValidationError',
-        message: expect.stringMatching(/not available on this machine/),
-      });
-      expect(await t.plane.deps.registry.get(`solo-${engine}`)).toBeNull();
-    }
+  it('refuses dedicated SQLite before anything is created', async () => {
+    await expect(
+      t.plane.tenants.create({
+        tenantId: 'solo-sqlite',
+        engine: 'sqlite',
+        industry: 'finance',
+        version: 'v1.1',
+        placement: 'dedicated',
+      }),
+    ).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: expect.stringMatching(/not available on this machine: a SQLite database is a file/),
+    });
+    expect(await t.plane.deps.registry.get('solo-sqlite')).toBeNull();
   });
 
   it('deletes a dedicated tenant: no process, no port, no directory, no secret', async () => {
@@ -190,4 +189,51 @@ describe('dedicated PostgreSQL after a crash', () => {
       else await t.close();
     }
   }, 120_000);
+});
+
+// Dedicated MariaDB/MySQL runs where the machine has a server binary. CI (REQUIRE_MYSQL=1)
+// has one; elsewhere the test is skipped with the reason.
+const mysqlReason = new LocalDedicatedInstances({
+  dir: '/nonexistent',
+  namespace: 'cf',
+  catalog: undefined as never,
+}).unavailable('mysql');
+if (mysqlReason && process.env.REQUIRE_MYSQL) throw new Error(`REQUIRE_MYSQL is set: ${mysqlReason}`);
+if (mysqlReason) console.warn(`dedicated MySQL skipped: ${mysqlReason}`);
+
+describe.skipIf(mysqlReason !== null)('dedicated MySQL on one machine', () => {
+  it('creates a tenant on a server of its own, refuses its logins elsewhere, and deletes it without a trace', async () => {
+    const t = await startTestPlane();
+    try {
+      const execution = await t.create({ tenantId: 'solo-my', engine: 'mysql', placement: 'dedicated' });
+      expect(execution.status, execution.cause).toBe('SUCCEEDED');
+      const record = await t.plane.tenants.get('solo-my');
+      const instance = await t.plane.instances.describe(record.cloneId);
+      expect(instance?.port).toBeGreaterThanOrEqual(23306);
+      expect(record.endpoint).toBe(`127.0.0.1:${instance?.port}/${record.database}`);
+      const creds = JSON.parse((await t.plane.deps.secrets.get(record.secretId as string)) as string);
+      const own = await t.plane.deps.engineFor(record);
+      const session = await own.openSession(record.database as string, creds.roles.analyst);
+      expect((await session.query('SELECT COUNT(*) AS n FROM products')).length).toBe(1);
+      await expect(
+        session.query(
+          "INSERT INTO products (sku, name, category, price, stock) VALUES ('X', 'x', 'c', 1, 1)",
+        ),
+      ).rejects.toThrow(/denied/i);
+      await session.close();
+      // the shared server does not know its logins
+      const shared = await t.plane.env.engine('mysql');
+      await expect(shared.openSession('mysql', creds.roles.admin)).rejects.toMatchObject({
+        name: 'LoginRefusedError',
+      });
+      const deletion = await t.plane.tenants.delete('solo-my');
+      expect((await t.plane.runner.wait(deletion.executionName)).status).toBe('SUCCEEDED');
+      expect(await t.plane.instances.describe(record.cloneId)).toBeNull();
+      expect(alive(instance?.pid as number)).toBe(false);
+      expect(await listening(instance?.port as number)).toBe(false);
+      expect(existsSync(instance?.dataDir as string)).toBe(false);
+    } finally {
+      await t.close();
+    }
+  }, 180_000);
 });

