@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -10,8 +10,9 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { MysqlEngine } from '../functions/adapters/engines/mysql.js';
 import { PostgresEngine } from '../functions/adapters/engines/postgres.js';
-import type { DatabaseEngine, EngineName } from '../functions/core/engine.js';
+import type { DatabaseEngine, EngineName, Marker } from '../functions/core/engine.js';
 import { EngineUnavailableError, errorMessage, ForeignArtefactError } from '../functions/core/errors.js';
+import { assertDatabaseName } from '../functions/core/identifiers.js';
 import { RootImageManager } from '../functions/core/images.js';
 import type {
   CloneTarget,
@@ -46,7 +47,11 @@ interface InstanceFile {
 type ServerEngine = 'postgresql' | 'mysql';
 
 interface ImageManifest {
-  readonly [image: string]: { readonly checksum: string; readonly fingerprint: string };
+  readonly [image: string]: {
+    readonly checksum: string;
+    readonly fingerprint: string;
+    readonly slot?: string;
+  };
 }
 
 /**
@@ -99,7 +104,7 @@ abstract class LocalServerInstances {
       const manifest = await readJson<ImageManifest>(manifestFile, {});
       const name = `${this.options.namespace}_img_${version.replace('.', '_')}_${industry}`;
       const known = manifest[name];
-      if (known && known.checksum === template.checksum && existsSync(this.dataDir(this.rootId)))
+      if (known?.slot && known.checksum === template.checksum && existsSync(this.dataDir(this.rootId)))
         return { name, fingerprint: known.fingerprint };
       await this.initialiseRoot();
       const port = await this.allocatePort();
@@ -109,9 +114,14 @@ abstract class LocalServerInstances {
         const image = await new RootImageManager(root, this.options.catalog, {
           namespace: this.options.namespace,
         }).ensure(version, industry);
+        // A slot: the image already cloned once, so that a tenant's `Create database` is a
+        // rename on its own server instead of a copy (about 150 ms on a fresh server).
+        const slot = slotName(image.name);
+        await root.dropDatabase(slot);
+        await root.cloneDatabase(image.name, slot, { kind: 'slot', image: image.name });
         await writeJson(manifestFile, {
           ...manifest,
-          [name]: { checksum: template.checksum, fingerprint: image.fingerprint },
+          [name]: { checksum: template.checksum, fingerprint: image.fingerprint, slot },
         });
         return { name, fingerprint: image.fingerprint };
       } finally {
@@ -157,6 +167,24 @@ abstract class LocalServerInstances {
       await writeFile(join(this.instanceDir(id), 'password'), password, { mode: 0o600 });
       return { state: 'available', endpoint: `127.0.0.1:${port}` };
     });
+  }
+
+  /** Renames the instance's slot of `image` to the clone's database, marked first (see prepareImage). */
+  async claimPrepared(
+    target: CloneTarget,
+    image: string,
+    database: string,
+    marker: Marker,
+  ): Promise<boolean> {
+    const engine = await this.engine(target);
+    const slot = slotName(image);
+    if (!(await engine.databaseExists(slot))) return false;
+    const current = await engine.readMarker(slot);
+    // Unclaimed, or claimed by this clone before a crash: anything else is not ours to take.
+    if (current?.kind !== 'slot' && current?.cloneId !== target.cloneId) return false;
+    await engine.writeMarker(slot, marker);
+    await engine.renameDatabase(slot, database);
+    return true;
   }
 
   async status(target: CloneTarget): Promise<InstanceStatus> {
@@ -311,8 +339,9 @@ abstract class LocalServerInstances {
     await mkdir(this.options.dir, { recursive: true, mode: 0o711 });
     await chmod(this.options.dir, 0o711);
     // Servers run as their own user when we are root: the state directory must be
-    // traversable (not listable) for it.
-    if (await serverOwner(this.engineName)) await chmod(dirname(this.options.dir), 0o711);
+    // traversable for it. Only the search bit is added; nothing is taken away (the parent
+    // may be a shared directory such as /tmp, whose mode must stay as it is).
+    if (await serverOwner(this.engineName)) await allowTraverse(dirname(this.options.dir));
     await mkdir(this.instanceDir(this.rootId), { recursive: true, mode: 0o711 });
     const password = randomBytes(18).toString('base64url');
     await this.initialise(this.rootId, password);
@@ -621,6 +650,10 @@ export class LocalDedicatedInstances implements DedicatedProvisioner {
     return this.of(target.engine).deprovision(target);
   }
 
+  claimPrepared(target: CloneTarget, image: string, database: string, marker: Marker): Promise<boolean> {
+    return this.of(target.engine).claimPrepared(target, image, database, marker);
+  }
+
   /** Starts the servers of these (READY dedicated) clones that are not running. */
   async restart(targets: readonly CloneTarget[]): Promise<{ cloneId: string; error?: string }[]> {
     const results: { cloneId: string; error?: string }[] = [];
@@ -694,6 +727,17 @@ function mysqlBinaries(): { server: string; install: string } | null {
   const server = find(['mariadbd', 'mysqld']);
   const install = find(['mariadb-install-db', 'mysql_install_db']);
   return server && install ? { server, install } : null;
+}
+
+/** Adds the others-search bit to a directory's mode, keeping every other bit. */
+async function allowTraverse(dir: string): Promise<void> {
+  const mode = (await stat(dir)).mode & 0o7777;
+  if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
+}
+
+/** The name of an image's slot database: `<ns>_slot_<version>_<industry>`. */
+function slotName(image: string): string {
+  return assertDatabaseName(image.replace('_img_', '_slot_'));
 }
 
 function assertToken(token: string): string {

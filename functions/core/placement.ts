@@ -1,4 +1,4 @@
-import type { DatabaseEngine, EngineName } from './engine.js';
+import type { DatabaseEngine, EngineName, Marker } from './engine.js';
 import type { Placement } from './tenants.js';
 
 /** The clone a step works on: enough to find its server, never a password. */
@@ -45,6 +45,12 @@ export interface DedicatedProvisioner {
    * instance once it is up (AWS).
    */
   prepareImage(engine: EngineName, version: string, industry: string): Promise<PreparedImage | null>;
+  /**
+   * Where the provisioner's prepared image also holds a database already cloned from `image`
+   * (locally, copied with the data directory), makes it the clone's `database`: marks it,
+   * then renames it. False when there is none; `Create database` then clones the image.
+   */
+  claimPrepared?(target: CloneTarget, image: string, database: string, marker: Marker): Promise<boolean>;
   /** Starts creating the instance, or adopts this clone's. Returns at once with its status. */
   provision(target: CloneTarget): Promise<InstanceStatus>;
   /** The instance's status now; `failed` with a detail when it is gone or broken. */

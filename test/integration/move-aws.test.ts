@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   CreateDBInstanceCommand,
   DBInstanceNotFoundFault,
@@ -38,6 +38,7 @@ describe.skipIf(!probes.postgresql.engine)('moving a tenant to an RDS instance a
     placement: 'dedicated',
   } as const;
   const dir = tempDir('fake-rds');
+  const parentMode = statSync(dirname(dir)).mode & 0o7777;
 
   beforeAll(async () => {
     t = await startTestPlane({
@@ -87,6 +88,10 @@ describe.skipIf(!probes.postgresql.engine)('moving a tenant to an RDS instance a
     await t?.close();
     await server?.deprovision(fakeInstance);
     await server?.close();
+  });
+
+  it('leaves the mode of the directory its instances live in as it was (here the shared temporary directory)', () => {
+    expect(statSync(dirname(dir)).mode & 0o7777).toBe(parentMode);
   });
 
   it('creates the instance with the exact request, copies every row there, and deletes it on the way back', async () => {

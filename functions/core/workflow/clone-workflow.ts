@@ -169,9 +169,14 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       state = { ...state, image: image.name, imageFingerprint: image.fingerprint };
     }
     const marker = { kind: 'clone', cloneId: state.cloneId, tenantId: state.tenantId };
+    const image = required(state.image, 'image');
     if (!(await adoptDatabase(engine, database, state.cloneId))) {
       try {
-        await engine.cloneDatabase(required(state.image, 'image'), database, marker);
+        // A dedicated instance may come with a database already cloned from the image.
+        const claimed =
+          state.placement === 'dedicated' &&
+          (await deps.dedicated?.claimPrepared?.(state, image, database, marker));
+        if (!claimed) await engine.cloneDatabase(image, database, marker);
       } catch (error) {
         // A concurrent retry of this same step may have won the race: adopt it if it is ours.
         if (
