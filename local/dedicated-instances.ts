@@ -22,6 +22,7 @@ import type {
 } from '../functions/core/placement.js';
 import type { TemplateCatalog } from '../functions/core/templates.js';
 import { assertCloneId } from '../functions/core/tenants.js';
+import { freePort } from './environment.js';
 
 const run = promisify(execFile);
 
@@ -763,19 +764,6 @@ function bindable(port: number): Promise<boolean> {
     const server = createServer();
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
   });
 }
 

@@ -34,6 +34,8 @@ export interface MoveResult {
   /** Rows copied, per table. */
   readonly rows: Readonly<Record<string, number>>;
   readonly fingerprint: string;
+  /** Whether the old copy was removed (false: the move is done, the old copy is left; see the log). */
+  readonly oldRemoved: boolean;
 }
 
 export interface MoveOptions {
@@ -77,7 +79,8 @@ export async function moveTenant(
   const placement = to as Placement;
   const record = await deps.registry.get(tenantId);
   if (!record || record.state === 'DELETED') throw new TenantNotFoundError(tenantId);
-  if (record.state !== 'READY')
+  // MOVING with nobody moving it here: a move cut short by a crash, which this one takes up.
+  if (record.state !== 'READY' && !(record.state === 'MOVING' && !moving.has(tenantId)))
     throw new TenantStateConflictError(tenantId, record.state, 'move it once it is READY');
   if (record.placement === placement)
     throw new ValidationError(`${tenantId} is already ${placement}`, 'placement');
@@ -93,9 +96,12 @@ export async function moveTenant(
   const source: CloneTarget = { ...record, placement: record.placement };
   const target: CloneTarget = { ...record, placement };
 
-  await deps.registry.transition(tenantId, record.cloneId, ['READY'], 'MOVING');
+  if (moving.has(tenantId)) throw new TenantStateConflictError(tenantId, 'MOVING', 'a move of it is running');
+  moving.add(tenantId);
+  if (record.state === 'MOVING') log(`taking up the interrupted move of ${tenantId}`);
   let switched = false;
   try {
+    await deps.registry.transition(tenantId, record.cloneId, ['READY', 'MOVING'], 'MOVING');
     const stored = await deps.secrets.get(names.secretId);
     if (!stored) throw new ValidationError(`the secret of ${tenantId} is missing`);
     const credentials = parseCredentials(stored, names.secretId);
@@ -158,18 +164,37 @@ export async function moveTenant(
       return { rows, endpoint: moved.endpoint as string, fingerprint: actual };
     });
     log(`${tenantId} now ${placement}; removing the old placement`);
-    await removePlacement(deps, sourceEngine, source, database);
-    return { tenantId, cloneId: record.cloneId, from: record.placement, to: placement, ...result };
+    // The move is done: an old copy that cannot be removed now is reported, not undone.
+    const oldRemoved = await removePlacement(deps, sourceEngine, source, database).then(
+      () => true,
+      (error: unknown) => {
+        log(`could not remove the old placement of ${tenantId}: ${errorMessage(error)}`);
+        return false;
+      },
+    );
+    return {
+      tenantId,
+      cloneId: record.cloneId,
+      from: record.placement,
+      to: placement,
+      ...result,
+      oldRemoved,
+    };
   } catch (error) {
-    if (switched) throw error; // the move is done; only the old copy's removal failed
+    if (switched) throw error;
     log(`move of ${tenantId} failed (${errorMessage(error)}); removing the new placement`);
     await removeTarget(deps, target, database).catch((cleanup) =>
       log(`could not remove the new placement of ${tenantId}: ${errorMessage(cleanup)}`),
     );
-    await deps.registry.transition(tenantId, record.cloneId, ['MOVING'], 'READY');
+    await deps.registry.transition(tenantId, record.cloneId, ['MOVING'], 'READY').catch(() => {});
     throw error;
+  } finally {
+    moving.delete(tenantId);
   }
 }
+
+/** Tenants this process is moving: a second move of one is refused while it runs. */
+const moving = new Set<string>();
 
 /** The clone's database at the new placement, from the root image, marked with the clone id. */
 async function prepareTarget(

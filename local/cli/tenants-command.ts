@@ -157,6 +157,10 @@ export function tenantsCommand(): Command {
         console.log(
           `${result.tenantId} moved ${result.from} -> ${result.to}: ${rows} rows in ${Object.keys(result.rows).length} tables, fingerprint ${result.fingerprint.slice(0, 12)}, now at ${result.endpoint}`,
         );
+        if (!result.oldRemoved)
+          console.error(
+            `warning: the old copy at ${result.from} could not be removed; the tenant is served from ${result.to}`,
+          );
       }),
     );
 

@@ -118,6 +118,28 @@ describe.skipIf(!probes.postgresql.engine)('moving a PostgreSQL tenant between p
     expect((await read()).body.rows?.map((r) => r.sku)).toEqual(['MOVE-1']);
   }, 120_000);
 
+  it('takes up a move cut short by a crash, and refuses a second move while one runs', async () => {
+    // a crash after READY -> MOVING: the entry is left MOVING, the tenant on the shared server
+    await t.plane.deps.registry.transition('mover', record.cloneId, ['READY'], 'MOVING');
+    const [first, second] = await Promise.allSettled([
+      t.plane.move('mover', 'dedicated'),
+      t.plane.move('mover', 'dedicated'),
+    ]);
+    expect(first).toMatchObject({
+      status: 'fulfilled',
+      value: { from: 'shared', to: 'dedicated', oldRemoved: true },
+    });
+    expect(second).toMatchObject({ status: 'rejected', reason: { name: 'TenantStateConflictError' } });
+    expect(await t.plane.tenants.get('mover')).toMatchObject({ state: 'READY', placement: 'dedicated' });
+    expect(
+      await snapshot(
+        await t.plane.deps.engineFor(await t.plane.tenants.get('mover')),
+        record.database as string,
+      ),
+    ).toEqual(before);
+    expect((await t.plane.move('mover', 'shared')).to).toBe('shared');
+  }, 120_000);
+
   it('refuses bad moves with a clear error, and changes nothing', async () => {
     await expect(t.plane.move('nobody-here', 'dedicated')).rejects.toMatchObject({
       name: 'TenantNotFoundError',
