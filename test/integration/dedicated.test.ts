@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InjectedFaultError } from '../../functions/core/errors.js';
 import type { CloneCredentials } from '../../functions/core/secrets.js';
 import type { CloneRecord } from '../../functions/core/tenants.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
@@ -30,6 +32,20 @@ function listening(port: number): Promise<boolean> {
     probe.once('error', () => resolve(true));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
   });
+}
+
+/** Pids of processes whose command line names a path under `dir` (Linux /proc). */
+function serversUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 function alive(pid: number): boolean {
@@ -236,4 +252,45 @@ describe.skipIf(mysqlReason !== null)('dedicated MySQL on one machine', () => {
       await t.close();
     }
   }, 180_000);
+});
+
+describe('dedicated PostgreSQL: a failure in any step leaves no instance behind', () => {
+  // Tenant ids name the step and side: `df<index>-<before|after>` over the dedicated path.
+  const steps = [
+    'Provision instance',
+    'Create database',
+    'Configure security',
+    'Verify and register',
+  ] as const;
+  const cases = steps.flatMap((step, index) =>
+    (['before', 'after'] as const).map((when) => ({ step, index, when })),
+  );
+  let t: TestPlane;
+  beforeAll(async () => {
+    t = await startTestPlane({
+      faults: (step, when, state) => {
+        const m = /^df(\d)-(before|after)$/.exec(state.tenantId);
+        if (m && steps[Number(m[1])] === step && m[2] === when) throw new InjectedFaultError(step, when);
+      },
+    });
+  });
+  afterAll(() => t?.close());
+
+  it.each(cases)(
+    'a failure $when "$step" ends FAILED with no instance, process, port or secret',
+    async ({ step, index, when }) => {
+      const tenantId = `df${index}-${when}`;
+      const execution = await t.create({ tenantId, engine: 'postgresql', placement: 'dedicated' });
+      expect(execution.status).toBe('FAILED');
+      expect(execution.error).toBe('InjectedFaultError');
+      const record = await t.plane.tenants.get(tenantId);
+      expect(record.state).toBe('FAILED');
+      expect(record.lastError).toBe(`InjectedFaultError: injected fault ${when} ${step}`);
+      expect(await t.plane.instances.describe(record.cloneId)).toBeNull();
+      expect(existsSync(join(t.home, 'instances', record.cloneId))).toBe(false);
+      expect(serversUnder(join(t.home, 'instances', record.cloneId))).toEqual([]);
+      expect(await t.plane.deps.secrets.get(`${t.namespace}/clones/${record.cloneId}`)).toBeNull();
+    },
+    60_000,
+  );
 });

@@ -1,7 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseEngine } from '../../functions/core/engine.js';
 import type { CloneCredentials } from '../../functions/core/secrets.js';
-import type { CloneRecord } from '../../functions/core/tenants.js';
+import { type CloneRecord, physicalNames } from '../../functions/core/tenants.js';
 import { LocalServer } from '../../local/server.js';
 import { startTestPlane, type TestPlane } from '../support/control-plane.js';
 import { probeEngines } from '../support/engines.js';
@@ -138,6 +139,31 @@ describe.skipIf(!probes.postgresql.engine)('moving a PostgreSQL tenant between p
       ),
     ).toEqual(before);
     expect((await t.plane.move('mover', 'shared')).to).toBe('shared');
+  }, 120_000);
+
+  it('undoes a move that fails before the switch: the tenant stays where it was, whole', async () => {
+    await move('dedicated');
+    // Another clone's role squats one of this clone's role names on the shared server.
+    const squatted = physicalNames(t.namespace, record.cloneId).roles.analyst;
+    const admin = new pg.Client({ connectionString: await t.plane.env.postgresUrl() });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE "${squatted}" NOLOGIN`);
+      await admin.query(`COMMENT ON ROLE "${squatted}" IS '{"cloneId":"999999999999"}'`);
+      await expect(t.plane.move('mover', 'shared')).rejects.toMatchObject({ name: 'ForeignArtefactError' });
+      const still = await t.plane.tenants.get('mover');
+      expect(still).toMatchObject({ state: 'READY', placement: 'dedicated' });
+      expect(await snapshot(await t.plane.deps.engineFor(still), record.database as string)).toEqual(before);
+      const shared = await t.plane.env.engine('postgresql');
+      expect(await shared.databaseExists(record.database as string)).toBe(false);
+      // the squatter's role is not touched
+      expect((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [squatted])).rowCount).toBe(1);
+      expect((await read()).body.rows?.map((r) => r.sku)).toEqual(['MOVE-1']);
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS "${squatted}"`);
+      await admin.end();
+    }
+    expect((await move('shared')).to).toBe('shared');
   }, 120_000);
 
   it('refuses bad moves with a clear error, and changes nothing', async () => {
