@@ -180,11 +180,6 @@ export class LocalControlPlane {
         data,
         instances,
       );
-      // The servers of READY dedicated tenants run again (a stopped or killed one is started).
-      const ready = (await registry.list({ state: 'READY' })).filter((r) => r.placement === 'dedicated');
-      if (dedicated === instances)
-        for (const r of await instances.restart(ready))
-          if (r.error) options.log?.(`dedicated instance of clone ${r.cloneId} did not start: ${r.error}`);
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
         await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);
@@ -194,6 +189,19 @@ export class LocalControlPlane {
       await registryServer.close();
       throw error;
     }
+  }
+
+  /**
+   * Starts the server of every READY dedicated tenant that is not running (after a reboot or
+   * a kill). `clonectl serve` calls it; a CLI command run in its own process starts only the
+   * servers it uses, when it uses them.
+   */
+  async startDedicatedServers(log?: (message: string) => void): Promise<void> {
+    const ready = (await this.deps.registry.list({ state: 'READY' })).filter(
+      (r) => r.placement === 'dedicated',
+    );
+    for (const r of await this.instances.restart(ready))
+      if (r.error) log?.(`dedicated instance of clone ${r.cloneId} did not start: ${r.error}`);
   }
 
   /** Moves a READY tenant to its other placement (see moveTenant); its pools let go. */

@@ -217,7 +217,7 @@ abstract class LocalServerInstances {
 
   async others(target: CloneTarget): Promise<{ engine: DatabaseEngine; database: string }[]> {
     const others: { engine: DatabaseEngine; database: string }[] = [];
-    for (const id of await this.instanceIds()) {
+    for (const { cloneId: id } of await this.instances()) {
       // skip this clone's own, stopped ones, and ones still being made (no password yet)
       if (id === target.cloneId || !existsSync(join(this.instanceDir(id), 'password'))) continue;
       if ((await this.pid(id)) === null) continue;
@@ -296,16 +296,16 @@ abstract class LocalServerInstances {
       );
   }
 
-  private async instanceIds(): Promise<string[]> {
+  /** Every instance of this engine, from its instance.json. */
+  private async instances(): Promise<InstanceFile[]> {
     let names: string[];
     try {
       names = (await readdir(this.options.dir)).filter((n) => /^[0-9a-f]{12}$/.test(n));
     } catch {
       return [];
     }
-    const mine: string[] = [];
-    for (const id of names) if ((await this.instance(id))?.engine === this.engineName) mine.push(id);
-    return mine;
+    const files = await Promise.all(names.map((id) => this.instance(id)));
+    return files.filter((f): f is InstanceFile => f !== null);
   }
 
   private async instance(id: string): Promise<InstanceFile | null> {
@@ -380,11 +380,7 @@ abstract class LocalServerInstances {
   /** A port of the range that no instance has recorded and nothing listens on. */
   private async allocatePort(): Promise<number> {
     const [low, high] = this.ports;
-    const taken = new Set<number>();
-    for (const id of await this.instanceIds()) {
-      const instance = await this.instance(id);
-      if (instance) taken.add(instance.port);
-    }
+    const taken = new Set((await this.instances()).map((i) => i.port));
     for (let port = low; port <= high; port++) if (!taken.has(port) && (await bindable(port))) return port;
     throw new EngineUnavailableError(
       this.engineName,

@@ -240,59 +240,28 @@ export class DedicatedPlacement extends Construct {
     const stack = Stack.of(this);
     const tagged = { StringEquals: { [`aws:ResourceTag/${MANAGED_TAG}`]: 'clonefactory' } };
     const requestTagged = { StringEquals: { [`aws:RequestTag/${MANAGED_TAG}`]: 'clonefactory' } };
+    const rds = (resource: string, resourceName: string) =>
+      stack.formatArn({ service: 'rds', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const tenantInstances = rds('db', `${this.props.namespace}-*`);
+    const tenantServices = stack.formatArn({
+      service: 'ecs',
+      resource: 'service',
+      resourceName: `${this.cluster.clusterName}/${this.props.namespace}-*`,
+    });
     const statements = [
       // RDS
       new PolicyStatement({
         actions: ['rds:CreateDBInstance', 'rds:AddTagsToResource'],
-        resources: [
-          stack.formatArn({
-            service: 'rds',
-            resource: 'db',
-            resourceName: `${this.props.namespace}-*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
+        resources: [tenantInstances],
         conditions: requestTagged,
       }),
       new PolicyStatement({
         actions: ['rds:CreateDBInstance'],
-        resources: [
-          stack.formatArn({
-            service: 'rds',
-            resource: 'subgrp',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-          stack.formatArn({
-            service: 'rds',
-            resource: 'og',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-          stack.formatArn({
-            service: 'rds',
-            resource: 'pg',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
+        resources: [rds('subgrp', '*'), rds('og', '*'), rds('pg', '*')],
       }),
       new PolicyStatement({
         actions: ['rds:ModifyDBInstance', 'rds:DeleteDBInstance', 'rds:CreateDBSnapshot'],
-        resources: [
-          stack.formatArn({
-            service: 'rds',
-            resource: 'db',
-            resourceName: `${this.props.namespace}-*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-          stack.formatArn({
-            service: 'rds',
-            resource: 'snapshot',
-            resourceName: `${this.props.namespace}-*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
+        resources: [tenantInstances, rds('snapshot', `${this.props.namespace}-*`)],
         conditions: tagged,
       }),
       new PolicyStatement({ actions: ['rds:DescribeDBInstances'], resources: ['*'] }),
@@ -310,36 +279,19 @@ export class DedicatedPlacement extends Construct {
         // RDS tags the secrets it manages with their instance: only this namespace's ones.
         conditions: {
           StringLike: {
-            'aws:ResourceTag/aws:rds:primaryDBInstanceArn': stack.formatArn({
-              service: 'rds',
-              resource: 'db',
-              resourceName: `${this.props.namespace}-*`,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
+            'aws:ResourceTag/aws:rds:primaryDBInstanceArn': tenantInstances,
           },
         },
       }),
       // ECS
       new PolicyStatement({
         actions: ['ecs:CreateService', 'ecs:TagResource'],
-        resources: [
-          stack.formatArn({
-            service: 'ecs',
-            resource: 'service',
-            resourceName: `${this.cluster.clusterName}/${this.props.namespace}-*`,
-          }),
-        ],
+        resources: [tenantServices],
         conditions: requestTagged,
       }),
       new PolicyStatement({
         actions: ['ecs:DeleteService', 'ecs:UpdateService'],
-        resources: [
-          stack.formatArn({
-            service: 'ecs',
-            resource: 'service',
-            resourceName: `${this.cluster.clusterName}/${this.props.namespace}-*`,
-          }),
-        ],
+        resources: [tenantServices],
         conditions: tagged,
       }),
       new PolicyStatement({

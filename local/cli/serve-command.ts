@@ -45,6 +45,7 @@ export function serveCommand(): Command {
         }
       }
       const plane = await LocalControlPlane.start({ env, log });
+      await plane.startDedicatedServers(log);
       const server = await LocalServer.start({ plane, port: opts.port, host: opts.host });
       await writeOwnerFile(env.home, {
         pid: process.pid,

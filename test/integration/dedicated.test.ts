@@ -181,6 +181,8 @@ describe('dedicated PostgreSQL after a crash', () => {
       // a new control plane on the same state directory
       env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: t.home } });
       plane = await LocalControlPlane.start({ env, namespace: t.namespace, retryIntervalMs: 5, waitMs: 5 });
+      // as `clonectl serve` (npm start) does
+      await plane.startDedicatedServers();
       const after = await plane.instances.describe(record.cloneId);
       expect(after?.pid).toBeGreaterThan(0);
       expect(after?.pid).not.toBe(before?.pid);

@@ -453,6 +453,11 @@ export async function isolationProbe(
     (state.placement === 'dedicated' ? undefined : await anotherTenantDatabase(engine, deps, state)) ??
     required(state.image, 'image');
   const serverDatabase = SERVER_DATABASES[state.engine];
+  // A dedicated tenant's logins must also fail on every other server: the other dedicated
+  // instances and the shared one. There the roles do not exist, so any refusal will do.
+  const elsewhere =
+    state.placement === 'dedicated' ? probeOtherServers(deps, state, credentials) : Promise.resolve([]);
+  elsewhere.catch(() => {}); // awaited below; until then its failure must not go unhandled
   const [admin, user, analyst] = await Promise.all([
     attempt(engine, neighbour, loginOf(credentials, 'admin')),
     attempt(engine, serverDatabase ?? database, loginOf(credentials, 'user')),
@@ -481,21 +486,25 @@ export async function isolationProbe(
     ),
   );
   for (const [role, error] of again) ownOpens(role, error);
-  // A dedicated tenant's logins must also fail on every other server: the other dedicated
-  // instances and the shared one. There the roles do not exist, so any refusal will do.
-  if (state.placement === 'dedicated') {
-    const others = await dedicatedProvisioner(deps, state.engine).others(state);
-    const results = await Promise.all(
-      others.map(
-        async (o) => [o, await attempt(o.engine, o.database, loginOf(credentials, 'admin'))] as const,
-      ),
-    );
-    for (const [o, error] of results) {
-      const where = `${o.database} on ${o.engine.location}`;
-      if (error === null) problems.push(`the tenant's admin login opened ${where}`);
-      else if (!(error instanceof LoginRefusedError))
-        problems.push(`could not probe ${where} as admin: ${errorMessage(error)}`);
-    }
+  return [...problems, ...(await elsewhere)];
+}
+
+/** The admin login tried on every other server of a dedicated tenant's provisioner: problems found. */
+async function probeOtherServers(
+  deps: CloneWorkflowDeps,
+  state: CloneWorkflowState,
+  credentials: CloneCredentials,
+): Promise<string[]> {
+  const others = await dedicatedProvisioner(deps, state.engine).others(state);
+  const results = await Promise.all(
+    others.map(async (o) => [o, await attempt(o.engine, o.database, loginOf(credentials, 'admin'))] as const),
+  );
+  const problems: string[] = [];
+  for (const [o, error] of results) {
+    const where = `${o.database} on ${o.engine.location}`;
+    if (error === null) problems.push(`the tenant's admin login opened ${where}`);
+    else if (!(error instanceof LoginRefusedError))
+      problems.push(`could not probe ${where} as admin: ${errorMessage(error)}`);
   }
   return problems;
 }
@@ -565,8 +574,6 @@ async function attempt(engine: DatabaseEngine, database: string, login: Login): 
     return error;
   }
 }
-
-/** Parses a stored credentials document; a corrupt one gets a fixed message that quotes none of it. */
 
 function loginOf(credentials: CloneCredentials, role: AppRole): Login {
   const login = credentials.roles[role];
