@@ -64,8 +64,9 @@ export interface DatabaseEngine {
   /**
    * Runs `fn` in one transaction on `name` as the control plane. Placeholders are `?` on
    * every engine (the PostgreSQL adapter numbers them). Rolled back when `fn` throws.
+   * MySQL commits DDL implicitly, so there only DML is rolled back.
    */
-  transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /**
    * Creates (or, on a retry, re-aligns) a clone's roles: an owner that cannot log in, one
    * login role per app role with its password, grants per app role, and no PUBLIC access.
@@ -97,6 +98,15 @@ export interface DatabaseEngine {
 /** A parameterised statement runner; rows come back as plain objects. */
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+/** The executor of {@link DatabaseEngine.transaction}. */
+export interface SqlTransaction extends SqlExecutor {
+  /**
+   * The schema as this transaction sees it, uncommitted DDL included (PostgreSQL, SQLite), so
+   * that a migration can be verified before it commits. MySQL has committed its DDL already.
+   */
+  introspect(): Promise<RawTable[]>;
 }
 
 export interface SqlSession extends SqlExecutor {

@@ -293,3 +293,30 @@ export class PoolExhaustedError extends CloneFactoryError {
     this.name = 'PoolExhaustedError';
   }
 }
+
+/**
+ * A tenant's schema upgrade failed. `state` says where that left the tenant: `unchanged`
+ * (PostgreSQL and SQLite roll the whole upgrade back) or `partial` (MySQL commits DDL as it
+ * goes; `applied` statements of `file` are in, recorded, and a retry resumes after them).
+ */
+export class UpgradeFailedError extends CloneFactoryError {
+  constructor(
+    readonly tenantId: string,
+    readonly from: string,
+    readonly to: string,
+    readonly state: 'unchanged' | 'partial',
+    detail: string,
+    readonly progress?: { readonly file: string; readonly applied: number; readonly total: number },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `upgrade of ${tenantId} from ${from} to ${to} failed: ${detail}; ${
+        state === 'unchanged'
+          ? `rolled back, ${tenantId} is still at ${from}`
+          : `${progress?.applied ?? 0} of ${progress?.total ?? '?'} statements of ${progress?.file ?? 'the migration'} are applied and recorded; run the upgrade again to resume after them`
+      }`,
+      options,
+    );
+    this.name = 'UpgradeFailedError';
+  }
+}

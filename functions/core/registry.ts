@@ -4,7 +4,16 @@ import type { CloneRecord, CloneState } from './tenants.js';
 export type ClonePatch = Partial<
   Pick<
     CloneRecord,
-    'database' | 'endpoint' | 'secretId' | 'fingerprint' | 'executionName' | 'lastError' | 'placement'
+    | 'database'
+    | 'endpoint'
+    | 'secretId'
+    | 'fingerprint'
+    | 'executionName'
+    | 'lastError'
+    | 'placement'
+    | 'version'
+    | 'migrations'
+    | 'upgrade'
   >
 >;
 

@@ -80,6 +80,20 @@ export type Placement = (typeof PLACEMENTS)[number];
 export const APP_ROLES = ['admin', 'user', 'analyst'] as const;
 export type AppRole = (typeof APP_ROLES)[number];
 
+/** Where one tenant stands in a fleet upgrade run, as the registry records it while the run goes. */
+export const UPGRADE_STATUSES = ['queued', 'upgrading', 'upgraded', 'failed', 'skipped'] as const;
+export type UpgradeStatus = (typeof UPGRADE_STATUSES)[number];
+
+export interface TenantUpgradeStatus {
+  /** The fleet run; absent for a single-tenant `tenants upgrade`. */
+  readonly runId?: string;
+  readonly to: string;
+  readonly status: UpgradeStatus;
+  /** Why it failed, or why it was skipped. */
+  readonly detail?: string;
+  readonly at: string;
+}
+
 /** The registry's view of one tenant's clone. Holds ids and coordinates, never a password. */
 export interface CloneRecord {
   readonly tenantId: string;
@@ -95,6 +109,10 @@ export interface CloneRecord {
   readonly fingerprint?: string;
   readonly executionName?: string;
   readonly lastError?: string;
+  /** Migration files applied since the clone was made, oldest first (its version table has the same). */
+  readonly migrations?: readonly string[];
+  /** The last upgrade of this tenant, as it goes. */
+  readonly upgrade?: TenantUpgradeStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Incremented by every write; conditional writes compare it. */

@@ -9,6 +9,7 @@ import {
   type SqlExecutor,
   type SqlScript,
   type SqlSession,
+  type SqlTransaction,
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
@@ -274,12 +275,13 @@ export class MysqlEngine implements DatabaseEngine {
     // MySQL has no template databases; the image's schema is only ever read by the control plane.
   }
 
-  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const conn = await this.connect(name);
     try {
       await conn.beginTransaction();
       try {
-        const result = await fn(executor(conn));
+        // DDL commits implicitly on MySQL: the schema a transaction sees is the committed one.
+        const result = await fn({ ...executor(conn), introspect: () => this.introspect(name) });
         await conn.commit();
         return result;
       } catch (error) {

@@ -9,6 +9,7 @@ import {
   type SqlExecutor,
   type SqlScript,
   type SqlSession,
+  type SqlTransaction,
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
@@ -150,7 +151,18 @@ export class PostgresEngine implements DatabaseEngine {
       (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
     if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
     await this.releaseDatabase(source);
-    await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
+    try {
+      await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
+    } catch (error) {
+      // 55006: PostgreSQL copies a database only while nobody is connected to it (a live
+      // tenant being branched); a retry a moment later usually finds it idle.
+      if ((error as { code?: string }).code === '55006')
+        throw new TransientError(
+          `cannot copy ${source} while sessions are open on it (PostgreSQL copies an idle database only)`,
+          { cause: error },
+        );
+      throw error;
+    }
     try {
       // CREATE DATABASE gives PUBLIC CONNECT and TEMP; close it at once, not only when the
       // clone's roles are configured.
@@ -170,11 +182,11 @@ export class PostgresEngine implements DatabaseEngine {
     await this.admin.query(`ALTER DATABASE ${q(name)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
   }
 
-  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.withClient(name, async (client) => {
       await client.query('BEGIN');
       try {
-        const result = await fn(executor(client));
+        const result = await fn({ ...executor(client), introspect: () => introspectPostgres(client) });
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -212,6 +224,24 @@ export class PostgresEngine implements DatabaseEngine {
       );
       for (const t of tables)
         await tx.query(`ALTER TABLE public.${pg.escapeIdentifier(t.name)} OWNER TO ${q(plan.ownerRole)}`);
+      // A branch is copied from a live tenant, grants included: only this clone's roles keep any.
+      const ours = new Set([plan.ownerRole, ...plan.roles.map((r) => r.name)]);
+      const granted = await tx.query<{ role: string; me: string }>(
+        `SELECT DISTINCT pg_get_userbyid(a.grantee) AS role, current_user AS me
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+         WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> c.relowner
+         UNION
+         SELECT DISTINCT pg_get_userbyid(a.grantee), current_user
+         FROM pg_namespace n, aclexplode(n.nspacl) a
+         WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> n.nspowner`,
+      );
+      for (const { role, me } of granted) {
+        if (ours.has(role) || role === me) continue;
+        const r = pg.escapeIdentifier(role);
+        await tx.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${r}`);
+        await tx.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${r}`);
+        await tx.query(`REVOKE ALL ON SCHEMA public FROM ${r}`);
+      }
       for (const role of plan.roles) {
         const privileges = APP_ROLE_PRIVILEGES[role.appRole];
         for (const t of tables) {

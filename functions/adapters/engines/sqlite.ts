@@ -11,6 +11,7 @@ import type {
   SqlExecutor,
   SqlScript,
   SqlSession,
+  SqlTransaction,
   TenantAccessPlan,
 } from '../../core/engine.js';
 import {
@@ -152,7 +153,16 @@ export class SqliteEngine implements DatabaseEngine {
     if (await exists(to)) throw new DatabaseExistsError(target);
     const tmp = `${to}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+      // A live tenant (the source of a branch) may be written meanwhile: a read transaction
+      // holds SQLite's SHARED lock, so no writer commits while the file is copied.
+      const reader = new Database(from, { readonly: true, fileMustExist: true });
+      try {
+        reader.exec('BEGIN');
+        reader.prepare('SELECT count(*) FROM sqlite_master').get();
+        await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+      } finally {
+        reader.close();
+      }
       await chmod(tmp, 0o600);
       const db = new Database(tmp);
       try {
@@ -183,13 +193,13 @@ export class SqliteEngine implements DatabaseEngine {
     await chmod(this.path(name), 0o400);
   }
 
-  async transaction<T>(name: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const db = this.open(name);
     let committed = false;
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn(executor(db));
+        const result = await fn({ ...executor(db), introspect: async () => introspectSqlite(db) });
         db.exec('COMMIT');
         committed = true;
         return result;

@@ -252,17 +252,7 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       tenantId: state.tenantId,
       managedBy: 'clonefactory',
     });
-    await engine.configureTenantAccess({
-      cloneId: state.cloneId,
-      database,
-      ownerRole: names.ownerRole,
-      roles: APP_ROLES.map((appRole) => ({
-        appRole,
-        name: names.roles[appRole],
-        password: loginOf(credentials, appRole).password,
-      })),
-      connectionLimit: deps.connectionLimit ?? 20,
-    });
+    await applyTenantAccess(engine, deps, state.cloneId, database, credentials);
     await fault(deps, 'Configure security', 'after', state);
     return { ...state, secretId: names.secretId };
   },
@@ -338,6 +328,31 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     return state;
   },
 };
+
+/**
+ * Creates or re-aligns a clone's roles and grants from its stored credentials. Idempotent:
+ * the clone workflow runs it once, and an upgrade runs it again for the tables it added.
+ */
+export async function applyTenantAccess(
+  engine: DatabaseEngine,
+  deps: Pick<CloneWorkflowDeps, 'namespace' | 'connectionLimit'>,
+  cloneId: string,
+  database: string,
+  credentials: CloneCredentials,
+): Promise<void> {
+  const names = physicalNames(deps.namespace, cloneId);
+  await engine.configureTenantAccess({
+    cloneId,
+    database,
+    ownerRole: names.ownerRole,
+    roles: APP_ROLES.map((appRole) => ({
+      appRole,
+      name: names.roles[appRole],
+      password: loginOf(credentials, appRole).password,
+    })),
+    connectionLimit: deps.connectionLimit ?? 20,
+  });
+}
 
 /**
  * Removes everything of a clone: on the shared server its database, roles and secret; for a
