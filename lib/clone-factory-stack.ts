@@ -53,6 +53,7 @@ export class CloneFactoryStack extends Stack {
           });
     this.workflows = new CloneWorkflows(this, 'Workflows', {
       clonesTable: this.registry.clones,
+      upgradeRunsTable: this.registry.upgradeRuns,
       namespace,
       dedicated: this.dedicated,
       adminSecrets: {

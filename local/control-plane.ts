@@ -3,15 +3,24 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDbCloneRegistry } from '../functions/adapters/registry/dynamodb-registry.js';
+import { DynamoDbUpgradeRunStore } from '../functions/adapters/registry/dynamodb-upgrade-runs.js';
 import { DynamoDbUserRegistry } from '../functions/adapters/registry/dynamodb-user-registry.js';
 import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store.js';
 import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
 import { TenantData } from '../functions/core/api/tenant-data.js';
 import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
+import { ValidationError } from '../functions/core/errors.js';
+import { UpgradeService } from '../functions/core/fleet-upgrade.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { type MoveResult, moveTenant } from '../functions/core/tenant-move.js';
 import { TenantService } from '../functions/core/tenant-service.js';
+import {
+  type DriftEntry,
+  detectDrift,
+  type UpgradeOutcome,
+  upgradeTenant,
+} from '../functions/core/tenant-upgrade.js';
 import { PLACEMENTS } from '../functions/core/tenants.js';
 import { UserService } from '../functions/core/users.js';
 import {
@@ -20,6 +29,7 @@ import {
   dedicatedProvisioner,
 } from '../functions/core/workflow/clone-workflow.js';
 import { DEPROVISION_STEPS } from '../functions/core/workflow/deprovision-workflow.js';
+import { UPGRADE_STEPS } from '../functions/core/workflow/upgrade-workflow.js';
 import { stepHandler } from '../functions/handlers/workflow-steps.js';
 import { LocalDedicatedInstances } from './dedicated-instances.js';
 import type { LocalEnvironment } from './environment.js';
@@ -65,6 +75,7 @@ export class LocalControlPlane {
     readonly pools: TenantPools,
     readonly data: TenantData,
     readonly instances: LocalDedicatedInstances,
+    readonly upgrades: UpgradeService,
   ) {}
 
   static async start(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
@@ -119,6 +130,10 @@ export class LocalControlPlane {
           : new FileSecretStore(join(env.home, 'secrets')),
         catalog,
         namespace,
+        upgradeRuns: new DynamoDbUpgradeRunStore({
+          tableName: LOCAL_TABLES.upgradeRuns,
+          client: registryServer.client,
+        }),
         faults: options.faults,
         dedicated,
         instancePolls: options.instancePolls,
@@ -133,7 +148,7 @@ export class LocalControlPlane {
         serviceName: 'clonefactory-workflow',
         logLevel: (process.env.CLONEFACTORY_LOG_LEVEL ?? 'WARN') as 'WARN',
       });
-      const handlers = (names: readonly string[], workflow: 'clone' | 'deprovision') =>
+      const handlers = (names: readonly string[], workflow: 'clone' | 'deprovision' | 'upgrade') =>
         Object.fromEntries(
           names.map((n) => [n, stepHandler(n, async () => deps, workflow, logger) as TaskHandler]),
         );
@@ -142,6 +157,7 @@ export class LocalControlPlane {
         handlers: {
           clone: handlers(CLONE_TASKS, 'clone'),
           deprovision: handlers(DEPROVISION_STEPS, 'deprovision'),
+          upgrade: handlers(UPGRADE_STEPS, 'upgrade'),
         },
         historyDir: join(env.home, 'executions'),
         retryIntervalMs: options.retryIntervalMs,
@@ -179,6 +195,12 @@ export class LocalControlPlane {
         pools,
         data,
         instances,
+        new UpgradeService({
+          registry,
+          runs: deps.upgradeRuns as DynamoDbUpgradeRunStore,
+          catalog,
+          workflows: runner,
+        }),
       );
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
@@ -209,6 +231,19 @@ export class LocalControlPlane {
     const result = await moveTenant(this.deps, tenantId, placement, { log });
     await this.pools.closeClone(result.cloneId);
     return result;
+  }
+
+  /** Upgrades one READY tenant to `to` (see upgradeTenant); its pools let go of the old schema. */
+  async upgradeTenant(tenantId: string, to: unknown): Promise<UpgradeOutcome> {
+    if (typeof to !== 'string') throw new ValidationError('to: a version such as v1.1 is required', 'to');
+    const outcome = await upgradeTenant(this.deps, tenantId, to);
+    await this.pools.closeClone(outcome.cloneId);
+    return outcome;
+  }
+
+  /** Every READY tenant's live schema against its recorded version's (see detectDrift). */
+  drift(tenantIds?: readonly string[]): Promise<DriftEntry[]> {
+    return detectDrift(this.deps, tenantIds ? { tenantIds } : {});
   }
 
   /**

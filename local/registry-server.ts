@@ -11,6 +11,7 @@ import { acquirePidLock } from '../functions/adapters/pid-lock.js';
 import {
   CLONES_TABLE,
   type TableSchema,
+  UPGRADE_RUNS_TABLE,
   USER_MAPPINGS_TABLE,
 } from '../functions/adapters/registry/table-schemas.js';
 import { EngineUnavailableError, errorMessage } from '../functions/core/errors.js';
@@ -18,6 +19,7 @@ import { EngineUnavailableError, errorMessage } from '../functions/core/errors.j
 export const LOCAL_TABLES = {
   clones: 'clonefactory-clones',
   userMappings: 'clonefactory-user-mappings',
+  upgradeRuns: 'clonefactory-upgrade-runs',
 } as const;
 
 /**
@@ -53,6 +55,7 @@ export class LocalRegistryServer {
       try {
         await registry.ensureTable(LOCAL_TABLES.clones, CLONES_TABLE);
         await registry.ensureTable(LOCAL_TABLES.userMappings, USER_MAPPINGS_TABLE);
+        await registry.ensureTable(LOCAL_TABLES.upgradeRuns, UPGRADE_RUNS_TABLE);
       } catch (error) {
         await registry.close();
         throw new EngineUnavailableError('registry', errorMessage(error), { cause: error });
@@ -77,6 +80,7 @@ export class LocalRegistryServer {
     try {
       await registry.ensureTable(LOCAL_TABLES.clones, CLONES_TABLE);
       await registry.ensureTable(LOCAL_TABLES.userMappings, USER_MAPPINGS_TABLE);
+      await registry.ensureTable(LOCAL_TABLES.upgradeRuns, UPGRADE_RUNS_TABLE);
     } catch (error) {
       await registry.close();
       const message = errorMessage(error);
@@ -119,11 +123,13 @@ export class LocalRegistryServer {
         BillingMode: 'PAY_PER_REQUEST',
         AttributeDefinitions: [...attributes].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
         KeySchema: key(schema.partitionKey, schema.sortKey),
-        GlobalSecondaryIndexes: schema.indexes.map((i) => ({
-          IndexName: i.name,
-          KeySchema: key(i.partitionKey, i.sortKey),
-          Projection: { ProjectionType: 'ALL' },
-        })),
+        GlobalSecondaryIndexes: schema.indexes.length
+          ? schema.indexes.map((i) => ({
+              IndexName: i.name,
+              KeySchema: key(i.partitionKey, i.sortKey),
+              Projection: { ProjectionType: 'ALL' },
+            }))
+          : undefined,
       }),
     );
   }

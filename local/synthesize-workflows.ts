@@ -5,6 +5,7 @@ import { type AslDefinition, resolveIntrinsics, type WorkflowDefinitions } from 
 const PATHS = {
   clone: 'CloneFactory/Workflows/CloneStateMachine/Resource',
   deprovision: 'CloneFactory/Workflows/DeprovisionStateMachine/Resource',
+  upgrade: 'CloneFactory/Workflows/UpgradeStateMachine/Resource',
 } as const;
 
 /**
@@ -33,5 +34,5 @@ export function synthesizeWorkflowDefinitions(namespace = 'cf'): WorkflowDefinit
     if (!resource) throw new Error(`state machine ${path} not found in the synthesized stack`);
     return JSON.parse(resolveIntrinsics(resource.Properties.DefinitionString)) as AslDefinition;
   };
-  return { clone: find(PATHS.clone), deprovision: find(PATHS.deprovision) };
+  return { clone: find(PATHS.clone), deprovision: find(PATHS.deprovision), upgrade: find(PATHS.upgrade) };
 }

@@ -14,6 +14,7 @@ export interface AslDefinition {
 export interface WorkflowDefinitions {
   readonly clone: AslDefinition;
   readonly deprovision: AslDefinition;
+  readonly upgrade: AslDefinition;
 }
 
 /** Resolves the Fn::Join / Fn::GetAtt / Ref that CDK leaves in a definition string. */

@@ -87,8 +87,9 @@ export class LocalWorkflowRunner implements WorkflowStarter {
     this.machines = {
       clone: new StateMachine(structuredClone(options.definitions.clone) as never),
       deprovision: new StateMachine(structuredClone(options.definitions.deprovision) as never),
+      upgrade: new StateMachine(structuredClone(options.definitions.upgrade) as never),
     };
-    for (const kind of ['clone', 'deprovision'] as const) {
+    for (const kind of ['clone', 'deprovision', 'upgrade'] as const) {
       for (const [stateName, state] of Object.entries(options.definitions[kind].States)) {
         if (state.Type === 'Task' && !options.handlers[kind][stateName])
           throw new Error(`no local handler for Task state "${stateName}" of the ${kind} workflow`);

@@ -10,8 +10,9 @@ import type { TemplateCatalog } from './templates.js';
 import { assertTenantId, type CloneRecord, createTenantRequest, newCloneId } from './tenants.js';
 import type { CloneWorkflowState } from './workflow/clone-workflow.js';
 import type { DeprovisionState } from './workflow/deprovision-workflow.js';
+import type { UpgradeWorkflowState } from './workflow/upgrade-workflow.js';
 
-export type WorkflowKind = 'clone' | 'deprovision';
+export type WorkflowKind = 'clone' | 'deprovision' | 'upgrade';
 
 /** Starts workflow executions: Step Functions on AWS, the local runner on one machine. */
 export interface WorkflowStarter {
@@ -22,7 +23,7 @@ export interface WorkflowStarter {
   start(
     kind: WorkflowKind,
     name: string,
-    input: CloneWorkflowState | DeprovisionState,
+    input: CloneWorkflowState | DeprovisionState | UpgradeWorkflowState,
   ): Promise<{ started: boolean }>;
 }
 

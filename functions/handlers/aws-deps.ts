@@ -10,6 +10,7 @@ import { PostgresEngine } from '../adapters/engines/postgres.js';
 import { FargateProvisioner } from '../adapters/provisioners/fargate-provisioner.js';
 import { RdsProvisioner } from '../adapters/provisioners/rds-provisioner.js';
 import { DynamoDbCloneRegistry } from '../adapters/registry/dynamodb-registry.js';
+import { DynamoDbUpgradeRunStore } from '../adapters/registry/dynamodb-upgrade-runs.js';
 import { SecretsManagerStore } from '../adapters/secrets/secrets-manager-store.js';
 import type { DatabaseEngine, EngineName } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
@@ -41,11 +42,12 @@ async function build(): Promise<CloneWorkflowDeps> {
     mysql: process.env.MYSQL_ADMIN_SECRET_ARN,
   };
   const dedicated = dedicatedFromEnvironment(secretsClient, requireEnv('NAMESPACE'));
+  const dynamo = new DynamoDBClient({});
   return {
-    registry: new DynamoDbCloneRegistry({
-      tableName: requireEnv('CLONES_TABLE'),
-      client: new DynamoDBClient({}),
-    }),
+    registry: new DynamoDbCloneRegistry({ tableName: requireEnv('CLONES_TABLE'), client: dynamo }),
+    upgradeRuns: process.env.UPGRADE_RUNS_TABLE
+      ? new DynamoDbUpgradeRunStore({ tableName: process.env.UPGRADE_RUNS_TABLE, client: dynamo })
+      : undefined,
     secrets,
     catalog: await TemplateCatalog.load(requireEnv('TEMPLATES_DIR')),
     namespace: requireEnv('NAMESPACE'),

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type CloneWorkflowDeps, runCloneStep } from '../core/workflow/clone-workflow.js';
 import { runDeprovisionStep } from '../core/workflow/deprovision-workflow.js';
+import { runUpgradeStep } from '../core/workflow/upgrade-workflow.js';
 import { awsDeps } from './aws-deps.js';
 
 const logger = new Logger({ serviceName: 'clonefactory-workflow' });
@@ -14,7 +15,7 @@ type DepsProvider = () => Promise<CloneWorkflowDeps>;
 export function stepHandler(
   name: string,
   deps: DepsProvider = awsDeps,
-  workflow: 'clone' | 'deprovision' = 'clone',
+  workflow: 'clone' | 'deprovision' | 'upgrade' = 'clone',
   parentLogger: Logger = logger,
 ) {
   return async (event: unknown): Promise<unknown> => {
@@ -23,10 +24,8 @@ export function stepHandler(
     // Keys per call, not a child logger per call: creating one cost about 2 ms of every clone.
     const keys = { step: name, tenantId: ids.tenantId, cloneId: ids.cloneId };
     try {
-      const result =
-        workflow === 'clone'
-          ? await runCloneStep(name, event, await deps())
-          : await runDeprovisionStep(name, event, await deps());
+      const run = { clone: runCloneStep, deprovision: runDeprovisionStep, upgrade: runUpgradeStep }[workflow];
+      const result = await run(name, event, await deps());
       parentLogger.info('step succeeded', keys);
       return result;
     } catch (error) {
@@ -52,3 +51,8 @@ export const rollBackClone = stepHandler('Roll back clone');
 export const beginDeletion = stepHandler('Begin deletion', awsDeps, 'deprovision');
 export const removeClone = stepHandler('Remove clone', awsDeps, 'deprovision');
 export const markDeleted = stepHandler('Mark deleted', awsDeps, 'deprovision');
+export const planUpgrade = stepHandler('Plan upgrade', awsDeps, 'upgrade');
+/** Both waves' item states (`Upgrade canary tenant`, `Upgrade tenant`) invoke this one function. */
+export const upgradeTenant = stepHandler('Upgrade tenant', awsDeps, 'upgrade');
+export const checkCanary = stepHandler('Check canary', awsDeps, 'upgrade');
+export const finishUpgrade = stepHandler('Finish upgrade', awsDeps, 'upgrade');

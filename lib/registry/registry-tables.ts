@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import {
   CLONES_TABLE,
   type TableSchema,
+  UPGRADE_RUNS_TABLE,
   USER_MAPPINGS_TABLE,
 } from '../../functions/adapters/registry/table-schemas.js';
 
@@ -21,6 +22,7 @@ export interface RegistryTablesProps {
 export class RegistryTables extends Construct {
   readonly clones: TableV2;
   readonly userMappings: TableV2;
+  readonly upgradeRuns: TableV2;
 
   constructor(scope: Construct, id: string, props: RegistryTablesProps = {}) {
     super(scope, id);
@@ -42,5 +44,6 @@ export class RegistryTables extends Construct {
       });
     this.clones = table('Clones', CLONES_TABLE);
     this.userMappings = table('UserMappings', USER_MAPPINGS_TABLE);
+    this.upgradeRuns = table('UpgradeRuns', UPGRADE_RUNS_TABLE);
   }
 }

@@ -9,8 +9,10 @@ import {
   Choice,
   Condition,
   DefinitionBody,
+  DistributedMap,
   Fail,
   JitterType,
+  JsonPath,
   LogLevel,
   StateMachine,
   StateMachineType,
@@ -50,6 +52,8 @@ export interface CloneWorkflowsProps {
   readonly adminSecrets?: { readonly postgresql?: ISecret; readonly mysql?: ISecret };
   /** The network and provisioning rights of `--placement dedicated`; absent, it is refused. */
   readonly dedicated?: DedicatedPlacement;
+  /** Fleet upgrade runs (the upgrade workflow's own records). */
+  readonly upgradeRunsTable?: ITableV2;
 }
 
 /**
@@ -59,6 +63,7 @@ export interface CloneWorkflowsProps {
 export class CloneWorkflows extends Construct {
   readonly cloneStateMachine: StateMachine;
   readonly deprovisionStateMachine: StateMachine;
+  readonly upgradeStateMachine?: StateMachine;
   readonly functions: IFunction[] = [];
 
   constructor(scope: Construct, id: string, props: CloneWorkflowsProps) {
@@ -72,6 +77,7 @@ export class CloneWorkflows extends Construct {
         : {}),
       ...(props.adminSecrets?.mysql ? { MYSQL_ADMIN_SECRET_ARN: props.adminSecrets.mysql.secretArn } : {}),
       ...(props.dedicated?.environment ?? {}),
+      ...(props.upgradeRunsTable ? { UPGRADE_RUNS_TABLE: props.upgradeRunsTable.tableName } : {}),
     };
     const network = props.dedicated
       ? { vpc: props.dedicated.vpc, securityGroups: [props.dedicated.clientSecurityGroup] }
@@ -83,8 +89,13 @@ export class CloneWorkflows extends Construct {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
 
-    const task = (stateName: string, handler: string) => {
+    const functions = new Map<string, StepFunction>();
+    const stepFunction = (handler: string) => {
+      const existing = functions.get(handler);
+      if (existing) return existing;
       const fn = new StepFunction(this, handler, { handler, environment, network });
+      functions.set(handler, fn);
+      props.upgradeRunsTable?.grantReadWriteData(fn);
       props.dedicated?.grantProvisioning(fn);
       props.clonesTable.grantReadWriteData(fn);
       Grant.addToPrincipal({
@@ -123,6 +134,10 @@ export class CloneWorkflows extends Construct {
         true,
       );
       this.functions.push(fn);
+      return fn;
+    };
+    const task = (stateName: string, handler: string) => {
+      const fn = stepFunction(handler);
       const invoke = new LambdaInvoke(this, stateName, {
         stateName,
         lambdaFunction: fn,
@@ -211,9 +226,63 @@ export class CloneWorkflows extends Construct {
       'DeprovisionStateMachine',
       deprovision[0] as TaskStateBase,
     );
+    if (props.upgradeRunsTable) this.upgradeStateMachine = this.upgradeWorkflow(task);
   }
 
-  private stateMachine(id: string, start: TaskStateBase): StateMachine {
+  /**
+   * Fleet upgrades: `Plan upgrade` reads the run (made by whoever started it), a canary wave
+   * and then the main wave run `Upgrade tenant` per tenant in a Distributed Map (a child
+   * execution per tenant, at most the run's concurrency at once), and `Finish upgrade` closes
+   * the run. A tenant's failure is recorded by its item, which never fails the Map for it:
+   * the failure policy is the run's own (halt after N failures or X%), the same on AWS and in
+   * the local runner. An item that cannot reach the registry fails the Map after its retries,
+   * and the run is closed FAILED.
+   */
+  private upgradeWorkflow(task: (stateName: string, handler: string) => TaskStateBase): StateMachine {
+    const finish = task('Finish upgrade', 'finishUpgrade');
+    const wave = (stateName: string, itemsPath: string, itemState: string) => {
+      const map = new DistributedMap(this, stateName, {
+        stateName,
+        itemsPath,
+        itemSelector: { 'runId.$': '$.runId', 'tenantId.$': '$$.Map.Item.Value' },
+        maxConcurrencyPath: '$.maxConcurrency',
+        resultPath: JsonPath.DISCARD,
+        mapExecutionType: StateMachineType.STANDARD,
+      });
+      map.itemProcessor(task(itemState, 'upgradeTenant'));
+      map.addCatch(finish, { resultPath: '$.error' });
+      return map;
+    };
+    const canary = wave('Canary wave', '$.canary', 'Upgrade canary tenant');
+    const main = wave('Main wave', '$.rest', 'Upgrade tenant');
+    const check = task('Check canary', 'checkCanary');
+    const plan = task('Plan upgrade', 'planUpgrade');
+    plan.addCatch(finish, { resultPath: '$.error' });
+    check.addCatch(finish, { resultPath: '$.error' });
+    plan.next(canary);
+    canary.next(check);
+    check.next(
+      new Choice(this, 'Canary passed?', { stateName: 'Canary passed?' })
+        .when(Condition.booleanEquals('$.proceed', true), main)
+        .otherwise(finish),
+    );
+    main.next(finish);
+    const machine = this.stateMachine('UpgradeStateMachine', plan, Duration.hours(24));
+    NagSuppressions.addResourceSuppressions(
+      machine,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'A Distributed Map starts child executions of this state machine and manages its own map runs; the policy CDK writes is scoped to this state machine.',
+        },
+      ],
+      true,
+    );
+    return machine;
+  }
+
+  private stateMachine(id: string, start: TaskStateBase, timeout = Duration.hours(1)): StateMachine {
     const logs = new LogGroup(this, `${id}Logs`, {
       retention: RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -221,7 +290,7 @@ export class CloneWorkflows extends Construct {
     const machine = new StateMachine(this, id, {
       definitionBody: DefinitionBody.fromChainable(start),
       stateMachineType: StateMachineType.STANDARD,
-      timeout: Duration.hours(1),
+      timeout,
       tracingEnabled: true,
       // The workflow state holds ids only (a strict schema enforces it), so execution data may be logged.
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },

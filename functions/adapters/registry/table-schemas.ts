@@ -24,3 +24,9 @@ export const USER_MAPPINGS_TABLE: TableSchema = {
     { name: 'by-tenant', partitionKey: 'tenantId', sortKey: 'userId' },
   ],
 };
+
+/** Fleet upgrade runs, by run id; few enough to scan. */
+export const UPGRADE_RUNS_TABLE: TableSchema = {
+  partitionKey: 'runId',
+  indexes: [],
+};

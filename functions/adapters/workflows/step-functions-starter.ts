@@ -6,6 +6,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { ValidationError } from '../../core/errors.js';
 import type { WorkflowKind, WorkflowStarter } from '../../core/tenant-service.js';
 
 /** Starts and reads the CDK-deployed state machines. The execution name is the idempotency key. */
@@ -13,17 +14,20 @@ export class StepFunctionsWorkflows implements WorkflowStarter {
   private readonly client: SFNClient;
 
   constructor(
-    private readonly machines: Readonly<Record<WorkflowKind, string>>,
+    /** State machine ARNs; a kind without one is refused. */
+    private readonly machines: Readonly<Partial<Record<WorkflowKind, string>>>,
     client?: SFNClient,
   ) {
     this.client = client ?? new SFNClient({});
   }
 
   async start(kind: WorkflowKind, name: string, input: unknown): Promise<{ started: boolean }> {
+    const stateMachineArn = this.machines[kind];
+    if (!stateMachineArn) throw new ValidationError(`the ${kind} workflow is not deployed here`);
     try {
       await this.client.send(
         new StartExecutionCommand({
-          stateMachineArn: this.machines[kind],
+          stateMachineArn,
           name,
           input: JSON.stringify(input),
         }),
@@ -38,7 +42,7 @@ export class StepFunctionsWorkflows implements WorkflowStarter {
 
   /** The execution and its history, or null when there is none of that name. */
   async describe(name: string): Promise<Record<string, unknown> | null> {
-    for (const arn of Object.values(this.machines)) {
+    for (const arn of Object.values(this.machines).filter((a): a is string => Boolean(a))) {
       const executionArn = `${arn.replace(':stateMachine:', ':execution:')}:${name}`;
       try {
         const e = await this.client.send(new DescribeExecutionCommand({ executionArn }));

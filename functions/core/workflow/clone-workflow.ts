@@ -13,6 +13,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { fingerprint } from '../fingerprint.js';
+import type { UpgradeRunStore } from '../fleet-upgrade.js';
 import { RootImageManager } from '../images.js';
 import { type CloneTarget, type DedicatedProvisioner, INSTANCE_STATES } from '../placement.js';
 import type { CloneRegistry } from '../registry.js';
@@ -86,6 +87,8 @@ export interface CloneWorkflowDeps {
   readonly instancePolls?: number;
   /** Prefix of every physical name. */
   readonly namespace: string;
+  /** Fleet upgrade runs; absent where the upgrade workflow is not deployed. */
+  readonly upgradeRuns?: UpgradeRunStore;
   /** Per tenant login role. Default 20. */
   readonly connectionLimit?: number;
   /** Tests and the chaos harness: throw to inject a failure before or after a step's side effect. */
