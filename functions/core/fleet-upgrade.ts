@@ -208,6 +208,12 @@ export class UpgradeService {
         parsed.error.issues[0]?.path.join('.'),
       );
     const req = parsed.data;
+    // A dry run changes nothing, so by default it goes on and reports every tenant that
+    // would fail; a threshold given explicitly still halts it.
+    const policy: UpgradePolicy =
+      req.dryRun && req.policy.maxFailures === undefined && req.policy.maxFailurePercent === undefined
+        ? { ...req.policy, continueOnError: true }
+        : req.policy;
     const { catalog } = this.deps;
     catalog.checkVersion(req.to);
     if (req.selection.version) catalog.checkVersion(req.selection.version);
@@ -219,7 +225,7 @@ export class UpgradeService {
       to: req.to,
       dryRun: req.dryRun,
       selection: req.selection,
-      policy: req.policy,
+      policy,
       state: 'RUNNING',
       tenants: selected.map((r) => r.tenantId),
       failures: [],

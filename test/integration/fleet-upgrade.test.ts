@@ -129,3 +129,134 @@ for (const name of ['postgresql', 'mysql', 'sqlite'] as const) {
     });
   });
 }
+
+describe('resuming, dry runs and drift on PostgreSQL and SQLite', () => {
+  let t: TestPlane;
+  let pgEngine: DatabaseEngine;
+  /** Migrations that started, per tenant; and a stop asked for at the fourth. */
+  const migrations = new Map<string, number>();
+  let stopAt: { runId: string; after: number } | null = null;
+
+  beforeAll(async () => {
+    t = await startTestPlane({
+      faults: async (step, when, state) => {
+        if (step !== 'Upgrade tenant' || when !== 'before') return;
+        migrations.set(state.tenantId, (migrations.get(state.tenantId) ?? 0) + 1);
+        const started = [...migrations.values()].reduce((a, b) => a + b, 0);
+        if (stopAt && started === stopAt.after) await t.plane.upgrades.stop(stopAt.runId);
+      },
+    });
+    pgEngine = await t.plane.deps.engineFor({
+      tenantId: 'none',
+      engine: 'postgresql',
+      placement: 'shared',
+      cloneId: '000000000000',
+    });
+  }, 120_000);
+  afterAll(() => t?.close());
+
+  it('a stopped run resumes and touches no tenant twice', async () => {
+    const fleet = await makeFleet(t, 'postgresql', 'fr', 10);
+    migrations.clear();
+    const started = await t.plane.upgrades.start({
+      to: 'v1.1',
+      selection: { tenants: fleet.ids },
+      policy: { canary: 1, maxConcurrency: 1 },
+    });
+    stopAt = { runId: started.runId, after: 4 };
+    const stopped = await finish(t, started);
+    stopAt = null;
+    expect(stopped).toMatchObject({ state: 'STOPPED', upgraded: 4, skipped: 6, failed: 0 });
+    expect((await t.plane.tenants.get('fr-05')).upgrade).toMatchObject({ status: 'skipped' });
+    await expect(t.plane.upgrades.resume('upg-20260101t000000-000000')).rejects.toThrow(/no upgrade run/);
+
+    const resumed = await t.plane.upgrades.resume(started.runId);
+    expect(resumed).toMatchObject({ state: 'RUNNING', executions: 2 });
+    const done = await finish(t, resumed);
+    expect(done).toMatchObject({ state: 'SUCCEEDED', upgraded: 10, skipped: 0, failed: 0 });
+    expect([...migrations.entries()].sort()).toEqual(fleet.ids.map((id) => [id, 1]));
+    for (const id of fleet.ids)
+      expect(await t.plane.tenants.get(id)).toMatchObject({
+        version: 'v1.1',
+        upgrade: { runId: started.runId, status: 'upgraded' },
+      });
+    await expect(t.plane.upgrades.resume(started.runId)).rejects.toThrow(/SUCCEEDED/);
+  });
+
+  it('a dry run finds the failing tenant on branches without changing any real tenant', async () => {
+    const fleet = await makeFleet(t, 'postgresql', 'fd', 5);
+    const victim = fleet.records.get('fd-02') as CloneRecord;
+    await pgEngine.transaction(victim.database as string, (tx) => tx.query(VICTIM_COLUMN));
+    const before = new Map<string, { rev: number; hash: string }>();
+    for (const id of fleet.ids) {
+      const r = await t.plane.tenants.get(id);
+      before.set(id, { rev: r.rev, hash: fingerprint(await pgEngine.introspect(r.database as string)).hash });
+    }
+    migrations.clear();
+    const run = await finish(
+      t,
+      await t.plane.upgrades.start({ to: 'v1.1', selection: { tenants: fleet.ids }, dryRun: true }),
+    );
+    expect(run).toMatchObject({ dryRun: true, state: 'FAILED', upgraded: 4, failed: 1, skipped: 0 });
+    expect(run.failures).toEqual([
+      { tenantId: 'fd-02', error: expect.stringMatching(/statement \d+ \(line \d+\) failed: .*customer_id/) },
+    ]);
+    expect(migrations.size).toBe(0);
+    for (const id of fleet.ids) {
+      const r = await t.plane.tenants.get(id);
+      expect(r.version).toBe('v1.0');
+      expect(r.upgrade).toBeUndefined();
+      expect(r.rev).toBe(before.get(id)?.rev);
+      expect(fingerprint(await pgEngine.introspect(r.database as string)).hash).toBe(before.get(id)?.hash);
+    }
+    expect(await pgEngine.listDatabases(`${t.namespace}_branch_`)).toEqual([]);
+  });
+
+  it('bad requests start nothing', async () => {
+    const before = (await t.plane.upgrades.list()).length;
+    await expect(t.plane.upgrades.start({ to: 'v9.9' })).rejects.toThrow(/version/);
+    await expect(
+      t.plane.upgrades.start({ to: 'v1.1', selection: { tenants: ['no-such-tenant'] } }),
+    ).rejects.toThrow(/no-such-tenant does not exist/);
+    await expect(t.plane.upgrades.start({ to: 'v1.1', policy: { maxConcurrency: 0 } })).rejects.toThrow(
+      /maxConcurrency/,
+    );
+    await expect(
+      t.plane.upgrades.start({ to: 'v1.1', policy: { continueOnError: true, maxFailures: 2 } }),
+    ).rejects.toThrow(/exclude each other/);
+    await expect(t.plane.upgrades.start({ to: 'v1.1', selection: { engine: 'oracle' } })).rejects.toThrow(
+      /engine/,
+    );
+    expect((await t.plane.upgrades.list()).length).toBe(before);
+  });
+
+  it('drift names the column a manual ALTER TABLE added', async () => {
+    for (const engine of ['postgresql', 'sqlite'] as const) {
+      const r = await t.create({ tenantId: `drift-${engine.slice(0, 2)}`, engine, version: 'v1.1' });
+      expect(r.status, r.cause).toBe('SUCCEEDED');
+    }
+    const clean = await t.plane.drift(['drift-po', 'drift-sq']);
+    expect(clean.map((d) => [d.tenantId, d.drifted])).toEqual([
+      ['drift-po', false],
+      ['drift-sq', false],
+    ]);
+    for (const id of ['drift-po', 'drift-sq']) {
+      const record = await t.plane.tenants.get(id);
+      const engine = await t.plane.deps.engineFor(record);
+      await engine.transaction(record.database as string, async (tx) => {
+        await tx.query('ALTER TABLE products ADD COLUMN notes TEXT');
+        await tx.query('CREATE INDEX idx_products_notes ON products (notes)');
+      });
+    }
+    const drifted = await t.plane.drift(['drift-po', 'drift-sq']);
+    for (const d of drifted) {
+      expect(d.drifted).toBe(true);
+      expect(d.live).not.toBe(d.expected);
+      expect(d.differences).toEqual([
+        'column products.notes: added (notes text)',
+        'index on products idx_products_notes (notes): added',
+      ]);
+    }
+    expect(await pgEngine.listDatabases(`${t.namespace}_scratch_`)).toEqual([]);
+  });
+});
