@@ -14,7 +14,7 @@ import { UpgradeService } from '../functions/core/fleet-upgrade.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { type MoveResult, moveTenant } from '../functions/core/tenant-move.js';
-import { TenantService } from '../functions/core/tenant-service.js';
+import { type TenantRequestResult, TenantService } from '../functions/core/tenant-service.js';
 import {
   type DriftEntry,
   detectDrift,
@@ -239,6 +239,16 @@ export class LocalControlPlane {
     const outcome = await upgradeTenant(this.deps, tenantId, to);
     await this.pools.closeClone(outcome.cloneId);
     return outcome;
+  }
+
+  /**
+   * Branches a READY tenant into a new one (see TenantService.branch). PostgreSQL copies a
+   * database only while nobody is connected to it: this process's pools of the source let go first.
+   */
+  async branch(sourceId: string, tenantId: unknown): Promise<TenantRequestResult> {
+    const source = await this.tenants.get(sourceId);
+    await this.pools.closeClone(source.cloneId);
+    return this.tenants.branch(sourceId, { tenantId });
   }
 
   /** Every READY tenant's live schema against its recorded version's (see detectDrift). */

@@ -7,7 +7,13 @@ import {
 } from './errors.js';
 import type { CloneRegistry } from './registry.js';
 import type { TemplateCatalog } from './templates.js';
-import { assertTenantId, type CloneRecord, createTenantRequest, newCloneId } from './tenants.js';
+import {
+  assertTenantId,
+  type CloneRecord,
+  type CreateTenantRequest,
+  createTenantRequest,
+  newCloneId,
+} from './tenants.js';
 import type { CloneWorkflowState } from './workflow/clone-workflow.js';
 import type { DeprovisionState } from './workflow/deprovision-workflow.js';
 import type { UpgradeWorkflowState } from './workflow/upgrade-workflow.js';
@@ -96,6 +102,7 @@ export class TenantService {
         `dedicated ${req.engine} is not available on this machine: ${dedicatedReason}`,
         'placement',
       );
+    if (req.branchOf) await this.checkBranchSource(req);
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
     const candidate: CloneRecord = {
       tenantId: req.tenantId,
@@ -105,6 +112,7 @@ export class TenantService {
       placement: req.placement,
       version: req.version,
       industry: req.industry,
+      ...(req.branchOf ? { branchOf: req.branchOf } : {}),
       createdAt: now,
       updatedAt: now,
       rev: 0,
@@ -139,9 +147,51 @@ export class TenantService {
         version: record.version,
         industry: record.industry,
         sampleSize: req.sampleSize,
+        ...(record.branchOf ? { branchOf: record.branchOf } : {}),
       });
     }
     return { record, created, executionName };
+  }
+
+  /**
+   * Makes `tenantId` a sandbox copy of the READY tenant `sourceId`: a full clone of its live
+   * database, data included, with its own credentials and registry entry.
+   */
+  branch(
+    sourceId: string,
+    request: { tenantId: unknown; sampleSize?: unknown },
+  ): Promise<TenantRequestResult> {
+    return this.branchFrom(sourceId, request);
+  }
+
+  private async branchFrom(sourceId: string, request: { tenantId: unknown }): Promise<TenantRequestResult> {
+    const source = await this.get(sourceId);
+    return this.create({
+      tenantId: request.tenantId,
+      engine: source.engine,
+      industry: source.industry,
+      version: source.version,
+      placement: source.placement,
+      branchOf: source.tenantId,
+    });
+  }
+
+  private async checkBranchSource(req: CreateTenantRequest): Promise<void> {
+    const sourceId = assertTenantId(req.branchOf);
+    if (sourceId === req.tenantId)
+      throw new ValidationError('a tenant cannot be branched from itself', 'branchOf');
+    const source = await this.deps.registry.get(sourceId);
+    if (!source || source.state === 'DELETED') throw new TenantNotFoundError(sourceId);
+    if (source.state !== 'READY')
+      throw new TenantStateConflictError(sourceId, source.state, 'branch it (it must be READY)');
+    if (source.placement !== 'shared' || req.placement !== 'shared')
+      throw new ValidationError('branches are made of shared tenants, onto the shared server', 'placement');
+    const differs = (['engine', 'version', 'industry'] as const).filter((k) => source[k] !== req[k]);
+    if (differs.length)
+      throw new ValidationError(
+        `a branch has its source's ${differs.join(', ')} (${differs.map((k) => source[k]).join(', ')})`,
+        differs[0],
+      );
   }
 
   /** Starts the deprovision workflow. Deleting a deleted tenant is a no-op. */

@@ -111,6 +111,8 @@ export interface CloneRecord {
   readonly lastError?: string;
   /** Migration files applied since the clone was made, oldest first (its version table has the same). */
   readonly migrations?: readonly string[];
+  /** The tenant this one was branched from. */
+  readonly branchOf?: string;
   /** The last upgrade of this tenant, as it goes. */
   readonly upgrade?: TenantUpgradeStatus;
   readonly createdAt: string;
@@ -128,6 +130,11 @@ export const createTenantRequest = z.strictObject({
   placement: z.enum(PLACEMENTS).default('shared'),
   /** Rows of per-tenant sample data; for benchmarks. */
   sampleSize: z.number().int().min(0).max(100_000).default(20),
+  /**
+   * A branch: the READY shared tenant whose live database (data included) this clone copies,
+   * with the engine's own copy, instead of the root image. Engine, version and industry must be its.
+   */
+  branchOf: z.string().max(64).optional(),
 });
 export type CreateTenantRequest = z.infer<typeof createTenantRequest>;
 

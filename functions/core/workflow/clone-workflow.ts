@@ -62,6 +62,9 @@ export const cloneWorkflowState = z.strictObject({
   sampleSize: z.number().int().min(0).max(100_000),
   image: z.string().optional(),
   imageFingerprint: z.string().optional(),
+  /** A branch: the source tenant, and its database, which `Create database` copies instead of the image. */
+  branchOf: z.string().optional(),
+  sourceDatabase: z.string().optional(),
   database: z.string().optional(),
   secretId: z.string().optional(),
   /** Dedicated placement: the instance's status as last seen, and how many polls it took. */
@@ -120,6 +123,7 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     const dedicated = state.placement === 'dedicated' ? dedicatedProvisioner(deps, state.engine) : null;
     const engine = dedicated ? null : await deps.engineFor(state);
     await fault(deps, 'Select template', 'before', state);
+    if (state.branchOf) return selectBranchSource(state, deps, engine);
     // One conditional write checks that the entry exists, is this clone's and is not READY
     // or beyond (TenantStateConflictError otherwise, which the state machine does not roll back).
     // The root image is shared and idempotent to ensure: it is looked up while the entry moves.
@@ -164,7 +168,7 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     const engine = await deps.engineFor(state);
     await fault(deps, 'Create database', 'before', state);
     // A dedicated instance whose provisioner prepared no image builds it now, in the instance.
-    if (!state.image) {
+    if (!state.image && !state.sourceDatabase) {
       const image = await new RootImageManager(engine, deps.catalog, { namespace: deps.namespace }).ensure(
         state.version,
         state.industry,
@@ -172,7 +176,8 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       state = { ...state, image: image.name, imageFingerprint: image.fingerprint };
     }
     const marker = { kind: 'clone', cloneId: state.cloneId, tenantId: state.tenantId };
-    const image = required(state.image, 'image');
+    // A branch copies its source tenant's live database; every other clone, the root image.
+    const image = state.sourceDatabase ?? required(state.image, 'image');
     if (!(await adoptDatabase(engine, database, state.cloneId))) {
       try {
         // A dedicated instance may come with a database already cloned from the image.
@@ -222,9 +227,11 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     const database = required(state.database, 'database');
     const template = await deps.catalog.resolve(state.engine, state.version, state.industry);
     await fault(deps, 'Populate data', 'before', state);
-    await engine.transaction(database, (tx) =>
-      populateSampleData(tx, state.tenantId, state.sampleSize, template.tables),
-    );
+    // A branch has its source's data, which is the point of it.
+    if (!state.branchOf)
+      await engine.transaction(database, (tx) =>
+        populateSampleData(tx, state.tenantId, state.sampleSize, template.tables),
+      );
     await fault(deps, 'Populate data', 'after', state);
     return state;
   },
@@ -331,6 +338,37 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     return state;
   },
 };
+
+/**
+ * `Select template` of a branch: the source must be a READY shared tenant of the same
+ * template; the branch must end with the fingerprint the source has now (drift included).
+ */
+async function selectBranchSource(
+  state: CloneWorkflowState,
+  deps: CloneWorkflowDeps,
+  engine: DatabaseEngine | null,
+): Promise<CloneWorkflowState> {
+  const sourceId = assertTenantId(state.branchOf);
+  const source = await deps.registry.get(sourceId);
+  if (
+    !engine ||
+    !source ||
+    source.state !== 'READY' ||
+    source.placement !== 'shared' ||
+    !source.database ||
+    source.engine !== state.engine ||
+    source.version !== state.version ||
+    source.industry !== state.industry
+  )
+    throw new ValidationError(
+      `${sourceId} cannot be branched: it must be a READY shared ${state.engine} tenant at ${state.version} (${state.industry})`,
+      'branchOf',
+    );
+  await deps.registry.transition(state.tenantId, state.cloneId, ['PENDING', 'CREATING'], 'CREATING');
+  const live = fingerprint(await engine.introspect(source.database));
+  await fault(deps, 'Select template', 'after', state);
+  return { ...state, sourceDatabase: source.database, imageFingerprint: live.hash };
+}
 
 /**
  * Creates or re-aligns a clone's roles and grants from its stored credentials. Idempotent:
@@ -469,6 +507,7 @@ export async function isolationProbe(
   // other instances are probed below.
   const neighbour =
     (state.placement === 'dedicated' ? undefined : await anotherTenantDatabase(engine, deps, state)) ??
+    state.sourceDatabase ??
     required(state.image, 'image');
   const serverDatabase = SERVER_DATABASES[state.engine];
   // A dedicated tenant's logins must also fail on every other server: the other dedicated
