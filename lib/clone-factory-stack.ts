@@ -77,6 +77,9 @@ export class CloneFactoryStack extends Stack {
       usersTable: this.registry.userMappings,
       cloneStateMachine: this.workflows.cloneStateMachine,
       deprovisionStateMachine: this.workflows.deprovisionStateMachine,
+      upgrades: this.workflows.upgradeStateMachine
+        ? { stateMachine: this.workflows.upgradeStateMachine, runsTable: this.registry.upgradeRuns }
+        : undefined,
       namespace,
       network: this.dedicated
         ? { vpc: this.dedicated.vpc, securityGroups: [this.dedicated.clientSecurityGroup] }

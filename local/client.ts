@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
+import type { UpgradeRun } from '../functions/core/fleet-upgrade.js';
 import type { MoveResult } from '../functions/core/tenant-move.js';
 import type { TenantRequestResult } from '../functions/core/tenant-service.js';
+import type { DriftEntry, UpgradeOutcome } from '../functions/core/tenant-upgrade.js';
 import type { CloneRecord } from '../functions/core/tenants.js';
 import type { UserMapping } from '../functions/core/users.js';
 import { LocalControlPlane } from './control-plane.js';
@@ -19,6 +21,14 @@ export interface ControlPlaneClient {
   getTenant(tenantId: string): Promise<CloneRecord>;
   deleteTenant(tenantId: string): Promise<TenantRequestResult>;
   moveTenant(tenantId: string, placement: string): Promise<MoveResult>;
+  branchTenant(sourceId: string, tenantId: string): Promise<TenantRequestResult>;
+  upgradeTenant(tenantId: string, to: string): Promise<UpgradeOutcome>;
+  drift(): Promise<DriftEntry[]>;
+  startUpgrade(request: unknown): Promise<UpgradeRun>;
+  upgradeRun(runId: string): Promise<UpgradeRun>;
+  upgradeRuns(): Promise<UpgradeRun[]>;
+  stopUpgrade(runId: string): Promise<UpgradeRun>;
+  resumeUpgrade(runId: string): Promise<UpgradeRun>;
   execution(name: string): Promise<ExecutionRecord | null>;
   /** Resolves when the execution has stopped. */
   waitForExecution(name: string): Promise<ExecutionRecord>;
@@ -100,6 +110,30 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
   moveTenant(tenantId: string, placement: string) {
     return this.plane.move(tenantId, placement);
   }
+  branchTenant(sourceId: string, tenantId: string) {
+    return this.plane.branch(sourceId, tenantId);
+  }
+  upgradeTenant(tenantId: string, to: string) {
+    return this.plane.upgradeTenant(tenantId, to);
+  }
+  drift() {
+    return this.plane.drift();
+  }
+  startUpgrade(request: unknown) {
+    return this.plane.upgrades.start(request);
+  }
+  upgradeRun(runId: string) {
+    return this.plane.upgrades.get(runId);
+  }
+  upgradeRuns() {
+    return this.plane.upgrades.list();
+  }
+  stopUpgrade(runId: string) {
+    return this.plane.upgrades.stop(runId);
+  }
+  resumeUpgrade(runId: string) {
+    return this.plane.upgrades.resume(runId);
+  }
   execution(name: string) {
     return this.plane.runner.describe(name);
   }
@@ -154,6 +188,32 @@ class HttpControlPlaneClient implements ControlPlaneClient {
   }
   moveTenant(tenantId: string, placement: string) {
     return this.call<MoveResult>('POST', `/tenants/${encodeURIComponent(tenantId)}/move`, { placement });
+  }
+  branchTenant(sourceId: string, tenantId: string) {
+    return this.call<TenantRequestResult>('POST', `/tenants/${encodeURIComponent(sourceId)}/branch`, {
+      tenantId,
+    });
+  }
+  upgradeTenant(tenantId: string, to: string) {
+    return this.call<UpgradeOutcome>('POST', `/tenants/${encodeURIComponent(tenantId)}/upgrade`, { to });
+  }
+  async drift() {
+    return (await this.call<{ tenants: DriftEntry[] }>('GET', '/drift')).tenants;
+  }
+  startUpgrade(request: unknown) {
+    return this.call<UpgradeRun>('POST', '/upgrades', request);
+  }
+  upgradeRun(runId: string) {
+    return this.call<UpgradeRun>('GET', `/upgrades/${encodeURIComponent(runId)}`);
+  }
+  async upgradeRuns() {
+    return (await this.call<{ runs: UpgradeRun[] }>('GET', '/upgrades')).runs;
+  }
+  stopUpgrade(runId: string) {
+    return this.call<UpgradeRun>('POST', `/upgrades/${encodeURIComponent(runId)}/stop`);
+  }
+  resumeUpgrade(runId: string) {
+    return this.call<UpgradeRun>('POST', `/upgrades/${encodeURIComponent(runId)}/resume`);
   }
   async execution(name: string) {
     try {

@@ -101,6 +101,16 @@ export class LocalServer {
         authorizer.forget();
         return result;
       },
+      branchTenant: (source, tenantId) => plane.branch(source, tenantId),
+      upgrades: plane.upgrades,
+      upgradeTenant: async (tenantId, to) => {
+        const result = await plane.upgradeTenant(tenantId, to);
+        // Cached principals carry the old fingerprint and version.
+        gateway.flush();
+        authorizer.forget();
+        return result;
+      },
+      drift: () => plane.drift(),
       onUserChange: () => {
         gateway.flush();
         authorizer.forget();

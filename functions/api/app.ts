@@ -4,10 +4,12 @@ import { MAX_PAGE, type TenantData } from '../core/api/tenant-data.js';
 import type { Principal, UserPrincipal } from '../core/auth/authorizer.js';
 import { mayCall, ROUTES, type RouteSpec } from '../core/auth/policy.js';
 import { AccessDeniedError, UserNotFoundError, ValidationError } from '../core/errors.js';
+import type { UpgradeService } from '../core/fleet-upgrade.js';
 import { errorBody, httpStatusOf } from '../core/http-errors.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { MoveResult } from '../core/tenant-move.js';
-import type { TenantService } from '../core/tenant-service.js';
+import type { TenantRequestResult, TenantService } from '../core/tenant-service.js';
+import type { DriftEntry, UpgradeOutcome } from '../core/tenant-upgrade.js';
 import type { UserService } from '../core/users.js';
 import { openApiDocument } from './openapi.js';
 
@@ -30,6 +32,13 @@ export interface ApiDeps {
   readonly onCloneGone?: (cloneId: string) => Promise<void>;
   /** Moves a tenant to another placement; absent where this API has no admin access to the servers. */
   readonly moveTenant?: (tenantId: string, placement: unknown) => Promise<MoveResult>;
+  /** Branches a tenant; default `tenants.branch` (the local control plane lets its pools go first). */
+  readonly branchTenant?: (sourceId: string, tenantId: unknown) => Promise<TenantRequestResult>;
+  /** Fleet upgrade runs; absent where the upgrade workflow is not deployed. */
+  readonly upgrades?: UpgradeService;
+  /** One tenant's upgrade and the drift report need admin access to the servers: local only. */
+  readonly upgradeTenant?: (tenantId: string, to: unknown) => Promise<UpgradeOutcome>;
+  readonly drift?: () => Promise<DriftEntry[]>;
 }
 
 type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
@@ -70,6 +79,10 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
     }
   };
   const changed = (userId: string) => deps.onUserChange?.(userId);
+  const upgrades = (): UpgradeService => {
+    if (!deps.upgrades) throw new ValidationError('fleet upgrades are not deployed here');
+    return deps.upgrades;
+  };
 
   const handlers: Record<string, Handler> = {
     'GET /health': async (c) => {
@@ -110,6 +123,34 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
       await deps.onCloneGone?.(result.cloneId);
       return c.json(result);
     },
+    'POST /tenants/:id/upgrade': async (c) => {
+      if (!deps.upgradeTenant)
+        throw new ValidationError(
+          'upgrading one tenant needs admin access to its server; start a fleet run (POST /upgrades with selection.tenants) or run `clonectl tenants upgrade` where the control plane has it',
+        );
+      const body = (await json(c)) as { to?: unknown } | null;
+      const result = await deps.upgradeTenant(param(c, 'id'), body?.to);
+      await deps.onCloneGone?.(result.cloneId);
+      return c.json(result);
+    },
+    'POST /tenants/:id/branch': async (c) => {
+      const body = (await json(c)) as { tenantId?: unknown } | null;
+      const branch = deps.branchTenant ?? ((source, id) => deps.tenants.branch(source, { tenantId: id }));
+      const result = await branch(param(c, 'id'), body?.tenantId);
+      return c.json(result, result.created ? 202 : 200);
+    },
+    'GET /drift': async (c) => {
+      if (!deps.drift)
+        throw new ValidationError(
+          'the drift report needs admin access to the servers; run `clonectl drift` there',
+        );
+      return c.json({ tenants: await deps.drift() });
+    },
+    'POST /upgrades': async (c) => c.json(await upgrades().start(await json(c)), 202),
+    'GET /upgrades': async (c) => c.json({ runs: await upgrades().list() }),
+    'GET /upgrades/:runId': async (c) => c.json(await upgrades().get(param(c, 'runId'))),
+    'POST /upgrades/:runId/stop': async (c) => c.json(await upgrades().stop(param(c, 'runId'))),
+    'POST /upgrades/:runId/resume': async (c) => c.json(await upgrades().resume(param(c, 'runId')), 202),
     'POST /tenants/:id/users': async (c) => {
       const body = await json(c);
       if (!body || typeof body !== 'object' || Array.isArray(body))

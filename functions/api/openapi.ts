@@ -14,6 +14,17 @@ const SUMMARIES: Record<string, string> = {
   'GET /tenants': 'Every tenant with its clone state',
   'GET /tenants/{id}': "One tenant's registry entry",
   'DELETE /tenants/{id}': 'Delete a tenant: starts the deprovision workflow and unmaps its users',
+  'POST /tenants/{id}/move': 'Move a READY PostgreSQL tenant to its other placement',
+  'POST /tenants/{id}/upgrade':
+    'Upgrade one tenant to {to}, verified against a fresh template (local control plane)',
+  'POST /tenants/{id}/branch':
+    'Branch this tenant into a new one, {tenantId}: a full copy with its own credentials',
+  'GET /drift': "Each READY tenant's live schema against its recorded version (local control plane)",
+  'POST /upgrades': 'Start a fleet upgrade run: {to, selection, policy, dryRun}',
+  'GET /upgrades': 'Every fleet upgrade run, newest first',
+  'GET /upgrades/{runId}': 'One fleet upgrade run with its counts and failures',
+  'POST /upgrades/{runId}/stop': 'Stop a run: tenants in flight finish, the rest are skipped',
+  'POST /upgrades/{runId}/resume': 'Resume a stopped, halted or failed run',
   'POST /tenants/{id}/users': 'Map a user to this tenant (remap: true moves a user from another tenant)',
   'GET /tenants/{id}/users': "The tenant's users",
   'GET /users': 'Every user mapping',

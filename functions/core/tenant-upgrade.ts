@@ -9,9 +9,8 @@ import {
   UpgradeFailedError,
   ValidationError,
 } from './errors.js';
-import { type CanonicalSchema, fingerprint } from './fingerprint.js';
+import { type CanonicalSchema, diffSchemas, fingerprint } from './fingerprint.js';
 import { RootImageManager } from './images.js';
-import { diffSchemas } from './schema-diff.js';
 import { parseCredentials } from './secrets.js';
 import { splitStatements } from './sql-script.js';
 import type { LoadedScript, TemplateCatalog } from './templates.js';

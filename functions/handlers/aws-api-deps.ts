@@ -4,6 +4,7 @@ import { requireEnv } from '../adapters/config.js';
 import { MysqlEngine } from '../adapters/engines/mysql.js';
 import { PostgresEngine } from '../adapters/engines/postgres.js';
 import { DynamoDbCloneRegistry } from '../adapters/registry/dynamodb-registry.js';
+import { DynamoDbUpgradeRunStore } from '../adapters/registry/dynamodb-upgrade-runs.js';
 import { DynamoDbUserRegistry } from '../adapters/registry/dynamodb-user-registry.js';
 import { SecretsManagerStore } from '../adapters/secrets/secrets-manager-store.js';
 import { StepFunctionsWorkflows } from '../adapters/workflows/step-functions-starter.js';
@@ -13,6 +14,7 @@ import { TenantPools } from '../core/api/tenant-pools.js';
 import { principalFromContext } from '../core/auth/authorizer.js';
 import type { DatabaseEngine } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
+import { UpgradeService } from '../core/fleet-upgrade.js';
 import { TemplateCatalog } from '../core/templates.js';
 import { TenantService } from '../core/tenant-service.js';
 import { UserService } from '../core/users.js';
@@ -41,7 +43,9 @@ async function build(): Promise<ApiDeps> {
   const workflows = new StepFunctionsWorkflows({
     clone: requireEnv('CLONE_STATE_MACHINE_ARN'),
     deprovision: requireEnv('DEPROVISION_STATE_MACHINE_ARN'),
+    upgrade: process.env.UPGRADE_STATE_MACHINE_ARN,
   });
+  const upgradeRunsTable = process.env.UPGRADE_RUNS_TABLE;
   const secrets = new SecretsManagerStore({ client: new SecretsManagerClient({}) });
   const sessionEngines = new Map<string, DatabaseEngine>();
   const pools = new TenantPools({
@@ -71,6 +75,14 @@ async function build(): Promise<ApiDeps> {
       dedicatedUnavailable: (engine) => (engine === 'sqlite' ? 'SQLite runs only locally' : null),
     }),
     users,
+    upgrades: upgradeRunsTable
+      ? new UpgradeService({
+          registry: clones,
+          runs: new DynamoDbUpgradeRunStore({ tableName: upgradeRunsTable, client: dynamo }),
+          catalog,
+          workflows,
+        })
+      : undefined,
     data: new TenantData({ pools, catalog }),
     authenticate: async (c, next) => {
       // API Gateway ran the authorizer; its context is the principal.

@@ -30,6 +30,8 @@ export interface TenantApiProps {
   readonly usersTable: ITableV2;
   readonly cloneStateMachine: IStateMachine;
   readonly deprovisionStateMachine: IStateMachine;
+  /** Fleet upgrades: the state machine the API starts and the table of its runs. */
+  readonly upgrades?: { readonly stateMachine: IStateMachine; readonly runsTable: ITableV2 };
   readonly namespace: string;
   /** The identity provider: its JWKS, issuer and the audience tokens must carry. */
   readonly jwt: { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
@@ -84,12 +86,21 @@ export class TenantApi extends Construct {
         NAMESPACE: props.namespace,
         CLONE_STATE_MACHINE_ARN: props.cloneStateMachine.stateMachineArn,
         DEPROVISION_STATE_MACHINE_ARN: props.deprovisionStateMachine.stateMachineArn,
+        ...(props.upgrades
+          ? {
+              UPGRADE_STATE_MACHINE_ARN: props.upgrades.stateMachine.stateMachineArn,
+              UPGRADE_RUNS_TABLE: props.upgrades.runsTable.tableName,
+            }
+          : {}),
         ...(props.dedicatedProvisioner ? { DEDICATED_PROVISIONER: props.dedicatedProvisioner } : {}),
       },
     });
     props.clonesTable.grantReadWriteData(this.apiFunction);
     props.usersTable.grantReadWriteData(this.apiFunction);
-    for (const machine of [props.cloneStateMachine, props.deprovisionStateMachine]) {
+    props.upgrades?.runsTable.grantReadWriteData(this.apiFunction);
+    const machines = [props.cloneStateMachine, props.deprovisionStateMachine];
+    if (props.upgrades) machines.push(props.upgrades.stateMachine);
+    for (const machine of machines) {
       machine.grantStartExecution(this.apiFunction);
       machine.grantRead(this.apiFunction);
     }

@@ -3,7 +3,8 @@ import { ENGINE_NAMES } from '../../functions/core/engine.js';
 import { demoCommand } from './demo-command.js';
 import { serveCommand } from './serve-command.js';
 import { templatesCommand } from './templates-command.js';
-import { executionsCommand, tenantsCommand } from './tenants-command.js';
+import { driftCommand, executionsCommand, tenantsCommand } from './tenants-command.js';
+import { upgradeCommand, upgradesCommand } from './upgrade-command.js';
 import { tokenCommand, usersCommand } from './users-command.js';
 
 const ENVIRONMENT_HELP = `
@@ -39,6 +40,9 @@ export function buildProgram(): Command {
     .addHelpText('after', ENVIRONMENT_HELP);
   program.addCommand(templatesCommand());
   program.addCommand(tenantsCommand());
+  program.addCommand(upgradeCommand());
+  program.addCommand(upgradesCommand());
+  program.addCommand(driftCommand());
   program.addCommand(executionsCommand());
   program.addCommand(usersCommand());
   program.addCommand(tokenCommand());

@@ -164,7 +164,79 @@ export function tenantsCommand(): Command {
       }),
     );
 
+  cmd
+    .command('upgrade')
+    .description(
+      'upgrade one READY tenant to a template version: run its migration path, verify the fingerprint equals a fresh copy of that version, record it (PostgreSQL and SQLite all or nothing; MySQL resumable statement by statement)',
+    )
+    .argument('<tenant-id>')
+    .requiredOption('--to <version>', 'e.g. v1.1')
+    .option('--json', 'print JSON')
+    .action(async (tenantId: string, opts: { to: string; json?: boolean }) =>
+      withClient(async (client) => {
+        const result = await client.upgradeTenant(tenantId, opts.to);
+        if (opts.json) return printJson(result);
+        console.log(
+          result.action === 'already'
+            ? `${result.tenantId} is at ${result.to} already (fingerprint ${result.fingerprint.slice(0, 12)})`
+            : `${result.tenantId} upgraded ${result.from} -> ${result.to}: ${result.statements} statements of ${result.applied.join(', ')}, fingerprint ${result.fingerprint.slice(0, 12)} (fresh ${result.to}) in ${Math.round(result.durationMs)} ms`,
+        );
+      }),
+    );
+
+  cmd
+    .command('branch')
+    .description(
+      "make a sandbox tenant from a live one: a full copy of its database (data included, the engine's own copy) with its own credentials and registry entry",
+    )
+    .argument('<source-id>', 'a READY shared tenant')
+    .argument('<new-id>', 'the new tenant id')
+    .option(
+      '--wait',
+      'wait until the branch is READY or FAILED (always the case without a running control plane)',
+    )
+    .option('--json', 'print JSON')
+    .action(async (sourceId: string, tenantId: string, opts: { wait?: boolean; json?: boolean }) =>
+      withClient(async (client) => {
+        const result = await client.branchTenant(sourceId, tenantId);
+        const wait = opts.wait || client.mode === 'in-process';
+        const execution = wait ? await client.waitForExecution(result.executionName) : undefined;
+        const record = await client.getTenant(tenantId);
+        if (opts.json) return printJson({ tenant: record, execution: execution && summary(execution) });
+        console.log(
+          `${record.tenantId} ${record.state}  branched from ${sourceId}  execution ${result.executionName}${execution ? ` ${execution.status}` : ' started'}`,
+        );
+        if (wait && record.state !== 'READY') process.exitCode = EXIT.failed;
+      }),
+    );
+
   return cmd;
+}
+
+/** `clonectl drift`: READY tenants whose live schema differs from their recorded version's. */
+export function driftCommand(): Command {
+  return new Command('drift')
+    .description(
+      "compare each READY tenant's live schema fingerprint with a fresh copy of its recorded version and list what differs; exit code 1 when a tenant drifted",
+    )
+    .option('--all', 'list every tenant, not only the drifted ones')
+    .option('--json', 'print JSON')
+    .action(async (opts: { all?: boolean; json?: boolean }) =>
+      withClient(async (client) => {
+        const report = await client.drift();
+        const drifted = report.filter((d) => d.drifted || d.error);
+        if (opts.json) printJson(opts.all ? report : drifted);
+        else {
+          for (const d of opts.all ? report : drifted) {
+            const state = d.error ? `could not be read: ${d.error}` : d.drifted ? 'DRIFTED' : 'ok';
+            console.log(`${d.tenantId}  ${d.engine} ${d.version} ${d.industry}  ${state}`);
+            for (const line of d.differences) console.log(`  ${line}`);
+          }
+          console.log(`${report.length} tenants checked, ${drifted.length} drifted or unreadable`);
+        }
+        if (drifted.length) process.exitCode = EXIT.failed;
+      }),
+    );
 }
 
 /** `clonectl executions show` */

@@ -253,8 +253,8 @@ describe('resuming, dry runs and drift on PostgreSQL and SQLite', () => {
       expect(d.drifted).toBe(true);
       expect(d.live).not.toBe(d.expected);
       expect(d.differences).toEqual([
-        'column products.notes: added (notes text)',
-        'index on products idx_products_notes (notes): added',
+        'products: column notes added (text, nullable)',
+        'products: index idx_products_notes added (notes)',
       ]);
     }
     expect(await pgEngine.listDatabases(`${t.namespace}_scratch_`)).toEqual([]);

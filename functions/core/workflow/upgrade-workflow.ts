@@ -146,7 +146,7 @@ export const upgradeSteps = {
       await status('skipped', `run ${run.state.toLowerCase()}${run.reason ? `: ${run.reason}` : ''}`);
       return done('skipped');
     }
-    if (!record || record.state !== 'READY') {
+    if (record?.state !== 'READY') {
       await status('skipped', `tenant is ${record?.state ?? 'gone'}`);
       return done('skipped');
     }
