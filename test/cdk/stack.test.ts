@@ -74,9 +74,9 @@ describe('CloneFactoryStack', () => {
     });
   });
 
-  it('runs both workflows as Standard state machines with logging and tracing', () => {
+  it('runs the clone, deprovision and upgrade workflows as Standard state machines with logging and tracing', () => {
     const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
-    expect(machines).toHaveLength(2);
+    expect(machines).toHaveLength(3);
     for (const m of machines) {
       expect(m.Properties.StateMachineType).toBe('STANDARD');
       expect(m.Properties.TracingConfiguration).toEqual({ Enabled: true });
@@ -119,6 +119,56 @@ describe('CloneFactoryStack', () => {
       Type: 'Fail',
       ErrorPath: '$.error.Error',
       CausePath: '$.error.Cause',
+    });
+  });
+
+  it("upgrades a fleet with a canary Distributed Map, a check, then the main Distributed Map, at the run's concurrency", () => {
+    const { StartAt, States } = definition('UpgradeStateMachine');
+    expect(StartAt).toBe('Plan upgrade');
+    expect(States['Plan upgrade']?.Next).toBe('Canary wave');
+    expect(States['Canary wave']?.Next).toBe('Check canary');
+    expect(States['Check canary']?.Next).toBe('Canary passed?');
+    expect(States['Canary passed?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.proceed', BooleanEquals: true, Next: 'Main wave' }],
+      Default: 'Finish upgrade',
+    });
+    expect(States['Main wave']?.Next).toBe('Finish upgrade');
+    expect(States['Finish upgrade']?.End).toBe(true);
+    for (const [wave, items, item] of [
+      ['Canary wave', '$.canary', 'Upgrade canary tenant'],
+      ['Main wave', '$.rest', 'Upgrade tenant'],
+    ] as const) {
+      const map = States[wave] as Record<string, unknown> & {
+        ItemProcessor: {
+          ProcessorConfig: unknown;
+          StartAt: string;
+          States: Record<string, { Retry?: unknown }>;
+        };
+      };
+      expect(map).toMatchObject({
+        Type: 'Map',
+        ItemsPath: items,
+        MaxConcurrencyPath: '$.maxConcurrency',
+        ItemSelector: { 'runId.$': '$.runId', 'tenantId.$': '$$.Map.Item.Value' },
+        ResultPath: null,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish upgrade' }],
+      });
+      expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      expect(map.ItemProcessor.StartAt).toBe(item);
+      expect(map.ItemProcessor.States[item]?.Retry).toBeDefined();
+    }
+    // Both waves invoke one function; the API may start the machine and keeps the runs' table.
+    const fns = template.findResources('AWS::Lambda::Function', {
+      Properties: { Handler: 'index.upgradeTenant' },
+    });
+    expect(Object.keys(fns)).toHaveLength(1);
+    const api = Object.values(
+      template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } }),
+    ).find((f) => f.Properties.Environment.Variables.UPGRADE_STATE_MACHINE_ARN);
+    expect(api?.Properties.Environment.Variables).toMatchObject({
+      UPGRADE_STATE_MACHINE_ARN: { Ref: expect.stringContaining('UpgradeStateMachine') },
+      UPGRADE_RUNS_TABLE: { Ref: expect.stringContaining('UpgradeRuns') },
     });
   });
 
@@ -183,7 +233,8 @@ describe('CloneFactoryStack', () => {
       expect(f.Properties.Architectures).toEqual(['arm64']);
     }
     const functions = all.filter((f) => 'PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {}));
-    expect(functions).toHaveLength(12);
+    // 12 clone and deprovision steps, 4 upgrade steps (both waves share one function)
+    expect(functions).toHaveLength(16);
     for (const f of functions) {
       expect(f.Properties.Runtime).toBe('nodejs22.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);
@@ -196,6 +247,7 @@ describe('CloneFactoryStack', () => {
           'PG_ADMIN_SECRET_ARN',
           'POWERTOOLS_SERVICE_NAME',
           'TEMPLATES_DIR',
+          'UPGRADE_RUNS_TABLE',
           ...DEDICATED_VARIABLES,
         ].sort(),
       );
@@ -260,7 +312,7 @@ describe('CloneFactoryStack', () => {
     const steps = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (f) => f.Properties.Environment?.Variables?.DEDICATED_PROVISIONER === 'rds',
     );
-    expect(steps).toHaveLength(13);
+    expect(steps).toHaveLength(17);
     for (const f of steps) expect(f.Properties.VpcConfig?.SecurityGroupIds).toHaveLength(1);
   });
 
