@@ -9,6 +9,7 @@ import { apiSuite } from './suites/api.js';
 import { authorizerSuite } from './suites/authorizer.js';
 import { cloneSuite } from './suites/clone.js';
 import { dedicatedSuite } from './suites/dedicated.js';
+import { fleetSuite } from './suites/fleet.js';
 import { imagesSuite } from './suites/images.js';
 
 export interface SuiteContext {
@@ -28,6 +29,7 @@ const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
   images: imagesSuite,
   clone: cloneSuite,
   dedicated: dedicatedSuite,
+  fleet: fleetSuite,
   authorizer: authorizerSuite,
   api: apiSuite,
 };

@@ -186,7 +186,7 @@ export function diffSchemas(expected: CanonicalSchema, actual: CanonicalSchema):
       e.indexes,
       a.indexes,
       (i) => i.name,
-      (i) => `(${i.columns.join(', ')})`,
+      (i) => i.columns.join(', '),
     );
     diffNamed(
       out,

@@ -98,7 +98,15 @@ export async function upgradeTenant(
       fingerprint: target,
       migrations,
       ...(options.runId
-        ? { upgrade: { runId: options.runId, to, status: 'upgraded', at: new Date().toISOString() } }
+        ? {
+            upgrade: {
+              runId: options.runId,
+              to,
+              status: 'upgraded',
+              durationMs: Math.round(performance.now() - started),
+              at: new Date().toISOString(),
+            },
+          }
         : {}),
     });
     return {

@@ -91,6 +91,8 @@ export interface TenantUpgradeStatus {
   readonly status: UpgradeStatus;
   /** Why it failed, or why it was skipped. */
   readonly detail?: string;
+  /** How long the tenant's upgrade took (`upgraded` only). */
+  readonly durationMs?: number;
   readonly at: string;
 }
 

@@ -22,8 +22,8 @@ Environment:
                      point the local authorizer at another identity provider
                      (default: the dev issuer of the state directory)
 
-When \`clonectl serve\` (npm start) runs on the same state directory, tenant, user and
-execution commands go through it, with an operator token from the dev issuer; otherwise
+When \`clonectl serve\` (npm start) runs on the same state directory, tenant, user,
+upgrade, drift and execution commands go through it, with an operator token from the dev issuer; otherwise
 they run the control plane in this process and wait for the workflow to finish.
 
 Exit codes: 0 done, 1 failed, 2 invalid request.`;

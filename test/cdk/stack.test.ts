@@ -40,7 +40,7 @@ function synth(
 
 const { stack, template } = synth();
 
-function definition(pathPart: string): { States: Record<string, Record<string, unknown>> } {
+function definition(pathPart: string): { StartAt: string; States: Record<string, Record<string, unknown>> } {
   const machines = template.findResources('AWS::StepFunctions::StateMachine');
   const [, resource] = Object.entries(machines).find(([id]) => id.includes(pathPart)) ?? [];
   if (!resource) throw new Error(`no state machine ${pathPart}`);

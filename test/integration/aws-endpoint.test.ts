@@ -46,6 +46,7 @@ describe('AWS_ENDPOINT_URL_DYNAMODB', () => {
       });
       expect((await remote.send(new ListTablesCommand({}))).TableNames).toEqual([
         'clonefactory-clones',
+        'clonefactory-upgrade-runs',
         'clonefactory-user-mappings',
       ]);
       expect(plane.registryServer.endpoint).toBe('remote');

@@ -53,7 +53,7 @@ describe('validateTemplates', () => {
     expect(failed).toHaveLength(3);
     expect(failed[0]).toMatchObject({ check: 'migration', engine: 'sqlite', version: 'v1.0->v1.1' });
     expect(failed[0]?.detail).toContain(
-      'orders: index idx_orders_status_created_at removed ((status, created_at))',
+      'orders: index idx_orders_status_created_at removed (status, created_at)',
     );
   });
 

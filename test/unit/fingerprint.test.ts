@@ -137,8 +137,8 @@ describe('diffSchemas', () => {
       'table users removed',
       'table customers added',
       'orders: column status changed (varchar(20), not null) -> (text, nullable)',
-      'orders: index idx_b removed ((status))',
-      'orders: index idx_new added ((id))',
+      'orders: index idx_b removed (status)',
+      'orders: index idx_new added (id)',
     ]);
   });
 
