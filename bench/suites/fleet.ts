@@ -160,7 +160,8 @@ async function seedOne(plane: LocalControlPlane, tenantId: string): Promise<void
     rev: 0,
   };
   await plane.deps.registry.register({ ...record, executionName: cloneExecutionName(record) });
-  let state: unknown = { ...record, sampleSize: 5 };
+  const { tenantId: _t, cloneId, engine, placement, version, industry } = record;
+  let state: unknown = { tenantId, cloneId, engine, placement, version, industry, sampleSize: 5 };
   for (const step of [
     'Select template',
     'Create database',

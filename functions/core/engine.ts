@@ -73,6 +73,13 @@ export interface DatabaseEngine {
    * Idempotent. Refuses (ForeignArtefactError) roles marked with another clone id.
    */
   configureTenantAccess(plan: TenantAccessPlan): Promise<void>;
+  /**
+   * Inside `tx` on the clone's database: its table ownership and each app role's privileges on
+   * every table, the ones a migration just added included, so an upgrade commits its tables
+   * with their grants. PostgreSQL and SQLite (nothing to grant) have it; MySQL grants outside
+   * any transaction, so an upgrade there calls {@link configureTenantAccess} afterwards.
+   */
+  alignTableAccess?(tx: SqlTransaction, plan: TableAccessPlan): Promise<void>;
   /** Drops a clone's roles (after its database is gone, or together with its privileges). Idempotent. */
   dropTenantAccess(
     plan: Pick<TenantAccessPlan, 'cloneId' | 'database' | 'ownerRole'> & {
@@ -107,6 +114,12 @@ export interface SqlTransaction extends SqlExecutor {
    * that a migration can be verified before it commits. MySQL has committed its DDL already.
    */
   introspect(): Promise<RawTable[]>;
+  /**
+   * Takes an exclusive lock named `name` until the transaction ends (PostgreSQL: an advisory
+   * transaction lock, the same key as {@link DatabaseEngine.withLock}). Absent where the
+   * transaction itself excludes other writers (SQLite's BEGIN IMMEDIATE) or cannot hold one.
+   */
+  lock?(name: string): Promise<void>;
 }
 
 export interface SqlSession extends SqlExecutor {
@@ -140,6 +153,12 @@ export interface TenantAccessPlan {
   readonly roles: readonly { readonly appRole: AppRole; readonly name: string; readonly password: string }[];
   /** Per login role. */
   readonly connectionLimit: number;
+}
+
+/** What {@link DatabaseEngine.alignTableAccess} needs: role names, no password. */
+export interface TableAccessPlan {
+  readonly ownerRole: string;
+  readonly roles: readonly { readonly appRole: AppRole; readonly name: string }[];
 }
 
 /** Table privileges per app role, enforced by each engine's own grants. */

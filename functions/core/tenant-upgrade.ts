@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ensureControlTables, SCHEMA_HISTORY_TABLE } from './control-tables.js';
-import type { DatabaseEngine, EngineName, SqlExecutor } from './engine.js';
+import type { DatabaseEngine, EngineName, SqlExecutor, SqlTransaction, TableAccessPlan } from './engine.js';
 import {
   errorMessage,
   ScriptExecutionError,
@@ -14,7 +14,7 @@ import { RootImageManager } from './images.js';
 import { parseCredentials } from './secrets.js';
 import { splitStatements } from './sql-script.js';
 import type { LoadedScript, TemplateCatalog } from './templates.js';
-import { assertTenantId, type CloneRecord } from './tenants.js';
+import { APP_ROLES, assertTenantId, type CloneRecord, physicalNames } from './tenants.js';
 import { applyTenantAccess, type CloneWorkflowDeps } from './workflow/clone-workflow.js';
 
 /** What an upgrade needs: the clone workflow's dependencies, minus placement provisioning. */
@@ -72,56 +72,76 @@ export async function upgradeTenant(
   const engine = await deps.engineFor(record);
   const database = record.database as string;
   const target = await freshFingerprint(deps, engine, to, record.industry);
-  return engine.withLock(`${deps.namespace}_upgrade_${record.cloneId}`, async () => {
-    const from = await currentVersion(engine, database, deps.catalog);
+  const lockName = `${deps.namespace}_upgrade_${record.cloneId}`;
+  const pathFrom = async (from: string): Promise<LoadedScript[]> => {
     const versions = deps.catalog.versions;
     if (versions.indexOf(from) > versions.indexOf(to))
       throw new ValidationError(`${tenantId} is at ${from}, which is newer than ${to}`, 'to');
-    let statements = 0;
-    let applied: string[] = [];
-    if (from !== to) {
-      const path = await deps.catalog.migrationPath(record.engine, from, to);
-      await deps.faults?.('Upgrade tenant', 'before', record);
-      const run = { deps, engine, database, record, from, to, path, target };
-      statements = engine.engine === 'mysql' ? await migrateStepwise(run) : await migrateAtomically(run);
-      applied = path.map((p) => p.file);
-    }
-    // Grants cover the tables the migration added, also when a crash came between the two.
+    if (from === to) return [];
+    const path = await deps.catalog.migrationPath(record.engine, from, to);
+    await deps.faults?.('Upgrade tenant', 'before', record);
+    return path;
+  };
+  let done: { from: string; statements: number; applied: string[] };
+  if (engine.engine === 'mysql') {
+    // Statement by statement (DDL commits implicitly), under a server-wide lock.
+    done = await engine.withLock(lockName, async () => {
+      const from = await currentVersion(engine, database, deps.catalog);
+      const path = await pathFrom(from);
+      if (!path.length) return { from, statements: 0, applied: [] };
+      const statements = await migrateStepwise({ deps, engine, database, record, from, to, path, target });
+      return { from, statements, applied: path.map((p) => p.file) };
+    });
+  } else {
+    // One transaction holds the lock, reads the version, migrates, grants, checks, records.
+    done = await engine.transaction(database, async (tx) => {
+      await tx.lock?.(lockName);
+      const from = await versionIn(tx, deps.catalog, database);
+      const path = await pathFrom(from);
+      if (!path.length) return { from, statements: 0, applied: [] };
+      const statements = await migrateIn(tx, { deps, engine, database, record, from, to, path, target });
+      return { from, statements, applied: path.map((p) => p.file) };
+    });
+  }
+  const { from, statements, applied } = done;
+  // MySQL grants outside transactions: the new tables' grants follow the migration (again,
+  // on a retry after a crash in between). The others granted them in its transaction.
+  if (!engine.alignTableAccess) {
     const secretId = record.secretId as string;
     const stored = await deps.secrets.get(secretId);
     if (!stored) throw new UpgradeFailedError(tenantId, from, to, 'partial', `secret ${secretId} is missing`);
     await applyTenantAccess(engine, deps, record.cloneId, database, parseCredentials(stored, secretId));
-    const migrations = [...(record.migrations ?? [])];
-    for (const file of applied) if (!migrations.includes(file)) migrations.push(file);
-    await deps.registry.transition(tenantId, record.cloneId, ['READY'], 'READY', {
-      version: to,
-      fingerprint: target,
-      migrations,
-      ...(options.runId
-        ? {
-            upgrade: {
-              runId: options.runId,
-              to,
-              status: 'upgraded',
-              durationMs: Math.round(performance.now() - started),
-              at: new Date().toISOString(),
-            },
-          }
-        : {}),
-    });
-    return {
-      tenantId,
-      cloneId: record.cloneId,
-      engine: record.engine,
-      from,
-      to,
-      action: from === to ? 'already' : 'upgraded',
-      fingerprint: target,
-      applied,
-      statements,
-      durationMs: performance.now() - started,
-    };
+  }
+  const migrations = [...(record.migrations ?? [])];
+  for (const file of applied) if (!migrations.includes(file)) migrations.push(file);
+  await deps.registry.transition(tenantId, record.cloneId, ['READY'], 'READY', {
+    version: to,
+    fingerprint: target,
+    migrations,
+    ...(options.runId
+      ? {
+          upgrade: {
+            runId: options.runId,
+            to,
+            status: 'upgraded',
+            durationMs: Math.round(performance.now() - started),
+            at: new Date().toISOString(),
+          },
+        }
+      : {}),
   });
+  return {
+    tenantId,
+    cloneId: record.cloneId,
+    engine: record.engine,
+    from,
+    to,
+    action: from === to ? 'already' : 'upgraded',
+    fingerprint: target,
+    applied,
+    statements,
+    durationMs: performance.now() - started,
+  };
 }
 
 interface MigrationRun {
@@ -135,37 +155,39 @@ interface MigrationRun {
   readonly target: string;
 }
 
-/** PostgreSQL, SQLite: every statement, the check and the version row in one transaction. */
-async function migrateAtomically(run: MigrationRun): Promise<number> {
+/**
+ * PostgreSQL, SQLite, inside the caller's transaction: every statement, the new tables'
+ * grants, the fingerprint check and the version row; any failure rolls all of it back.
+ */
+async function migrateIn(tx: SqlTransaction, run: MigrationRun): Promise<number> {
   const { engine, record, from, to } = run;
-  return engine.transaction(run.database, async (tx) => {
-    await ensureControlTables(tx);
-    let count = 0;
-    for (const script of run.path)
-      for (const s of splitStatements(engine.engine, script.sql)) {
-        try {
-          await tx.query(s.text);
-        } catch (cause) {
-          const failed = new ScriptExecutionError(script.file, s.index, s.line, s.text, cause);
-          throw new UpgradeFailedError(record.tenantId, from, to, 'unchanged', failed.message, undefined, {
-            cause,
-          });
-        }
-        count++;
+  await ensureControlTables(tx);
+  let count = 0;
+  for (const script of run.path)
+    for (const s of splitStatements(engine.engine, script.sql)) {
+      try {
+        await tx.query(s.text);
+      } catch (cause) {
+        const failed = new ScriptExecutionError(script.file, s.index, s.line, s.text, cause);
+        throw new UpgradeFailedError(record.tenantId, from, to, 'unchanged', failed.message, undefined, {
+          cause,
+        });
       }
-    await run.deps.faults?.('Upgrade tenant', 'after', record);
-    const fp = fingerprint(await tx.introspect());
-    if (fp.hash !== run.target)
-      throw new UpgradeFailedError(
-        record.tenantId,
-        from,
-        to,
-        'unchanged',
-        `the migrated schema (fingerprint ${fp.hash.slice(0, 12)}) differs from a fresh ${to} (${run.target.slice(0, 12)}); \`clonectl drift\` shows how`,
-      );
-    await recordVersion(tx, to, record.industry, fp.hash, run.path);
-    return count;
-  });
+      count++;
+    }
+  await engine.alignTableAccess?.(tx, tableAccessPlan(run.deps, record.cloneId));
+  await run.deps.faults?.('Upgrade tenant', 'after', record);
+  const fp = fingerprint(await tx.introspect());
+  if (fp.hash !== run.target)
+    throw new UpgradeFailedError(
+      record.tenantId,
+      from,
+      to,
+      'unchanged',
+      `the migrated schema (fingerprint ${fp.hash.slice(0, 12)}) differs from a fresh ${to} (${run.target.slice(0, 12)}); \`clonectl drift\` shows how`,
+    );
+  await recordVersion(tx, to, record.industry, fp.hash, run.path);
+  return count;
 }
 
 /**
@@ -235,6 +257,14 @@ async function migrateStepwise(run: MigrationRun): Promise<number> {
   return count;
 }
 
+function tableAccessPlan(deps: Pick<UpgradeDeps, 'namespace'>, cloneId: string): TableAccessPlan {
+  const names = physicalNames(deps.namespace, cloneId);
+  return {
+    ownerRole: names.ownerRole,
+    roles: APP_ROLES.map((appRole) => ({ appRole, name: names.roles[appRole] })),
+  };
+}
+
 async function recordVersion(
   tx: SqlExecutor,
   version: string,
@@ -256,14 +286,16 @@ async function recordVersion(
 }
 
 /** The newest template version the database's own version table records. */
-export async function currentVersion(
+export function currentVersion(
   engine: DatabaseEngine,
   database: string,
   catalog: TemplateCatalog,
 ): Promise<string> {
-  const rows = await engine.transaction(database, (tx) =>
-    tx.query<{ version: string }>(`SELECT version FROM ${SCHEMA_HISTORY_TABLE}`),
-  );
+  return engine.transaction(database, (tx) => versionIn(tx, catalog, database));
+}
+
+async function versionIn(tx: SqlExecutor, catalog: TemplateCatalog, database: string): Promise<string> {
+  const rows = await tx.query<{ version: string }>(`SELECT version FROM ${SCHEMA_HISTORY_TABLE}`);
   const known = rows.map((r) => r.version).filter((v) => catalog.versions.includes(v));
   const newest = known.sort((a, b) => catalog.versions.indexOf(a) - catalog.versions.indexOf(b)).at(-1);
   if (!newest) throw new ValidationError(`${database} records no template version`, 'tenant');
@@ -376,7 +408,10 @@ export async function rehearseUpgrade(
       return { tenantId, from, to, ok: true, statements: 0, durationMs: performance.now() - started };
     const path = await deps.catalog.migrationPath(record.engine, from, to);
     const run = { deps, engine, database: branch, record, from, to, path, target };
-    const statements = engine.engine === 'mysql' ? await migrateStepwise(run) : await migrateAtomically(run);
+    const statements =
+      engine.engine === 'mysql'
+        ? await migrateStepwise(run)
+        : await engine.transaction(branch, (tx) => migrateIn(tx, run));
     return { tenantId, from, to, ok: true, statements, durationMs: performance.now() - started };
   } catch (error) {
     return {

@@ -10,6 +10,7 @@ import {
   type SqlScript,
   type SqlSession,
   type SqlTransaction,
+  type TableAccessPlan,
   type TenantAccessPlan,
 } from '../../core/engine.js';
 import {
@@ -186,7 +187,15 @@ export class PostgresEngine implements DatabaseEngine {
     return this.withClient(name, async (client) => {
       await client.query('BEGIN');
       try {
-        const result = await fn({ ...executor(client), introspect: () => introspectPostgres(client) });
+        const result = await fn({
+          ...executor(client),
+          introspect: () => introspectPostgres(client),
+          lock: async (lockName) => {
+            await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+              `clonefactory:${assertDatabaseName(lockName)}`,
+            ]);
+          },
+        });
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -214,47 +223,62 @@ export class PostgresEngine implements DatabaseEngine {
     await this.admin.query(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
     const logins = plan.roles.map((r) => q(r.name)).join(', ');
     await this.admin.query(`GRANT CONNECT ON DATABASE ${q(plan.database)} TO ${logins}`);
-    await this.transaction(plan.database, async (tx) => {
-      await tx.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
-      await tx.query(`GRANT USAGE ON SCHEMA public TO ${q(plan.ownerRole)}`);
-      await tx.query(`GRANT USAGE ON SCHEMA public TO ${logins}`);
-      // Cloned tables belong to whoever built the image: hand them to the clone's owner.
-      const tables = await tx.query<{ name: string }>(
-        "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
+    await this.transaction(plan.database, (tx) => this.alignTableAccess(tx, plan));
+  }
+
+  /**
+   * The clone's table privileges inside `tx`: tables owned by its owner, each app role's
+   * privileges on every table (read-only on control-plane tables), and no grant held by any
+   * other role. Run by configureTenantAccess, and by an upgrade in its migration's transaction.
+   */
+  async alignTableAccess(tx: SqlTransaction, plan: TableAccessPlan): Promise<void> {
+    const logins = plan.roles.map((r) => q(r.name)).join(', ');
+    await tx.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
+    await tx.query(`GRANT USAGE ON SCHEMA public TO ${q(plan.ownerRole)}`);
+    await tx.query(`GRANT USAGE ON SCHEMA public TO ${logins}`);
+    // Cloned tables belong to whoever built the image: hand them to the clone's owner.
+    const tables = await tx.query<{ name: string }>(
+      "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
+    );
+    if (tables.length)
+      await tx.query(
+        tables
+          .map((t) => `ALTER TABLE public.${pg.escapeIdentifier(t.name)} OWNER TO ${q(plan.ownerRole)}`)
+          .join(';\n'),
       );
-      for (const t of tables)
-        await tx.query(`ALTER TABLE public.${pg.escapeIdentifier(t.name)} OWNER TO ${q(plan.ownerRole)}`);
-      // A branch is copied from a live tenant, grants included: only this clone's roles keep any.
-      const ours = new Set([plan.ownerRole, ...plan.roles.map((r) => r.name)]);
-      const granted = await tx.query<{ role: string; me: string }>(
-        `SELECT DISTINCT pg_get_userbyid(a.grantee) AS role, current_user AS me
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
-         WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> c.relowner
-         UNION
-         SELECT DISTINCT pg_get_userbyid(a.grantee), current_user
-         FROM pg_namespace n, aclexplode(n.nspacl) a
-         WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> n.nspowner`,
-      );
-      for (const { role, me } of granted) {
-        if (ours.has(role) || role === me) continue;
-        const r = pg.escapeIdentifier(role);
-        await tx.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${r}`);
-        await tx.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${r}`);
-        await tx.query(`REVOKE ALL ON SCHEMA public FROM ${r}`);
+    // A branch is copied from a live tenant, grants included: only this clone's roles keep any.
+    const ours = new Set([plan.ownerRole, ...plan.roles.map((r) => r.name)]);
+    const granted = await tx.query<{ role: string; me: string }>(
+      `SELECT DISTINCT pg_get_userbyid(a.grantee) AS role, current_user AS me
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+       WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> c.relowner
+       UNION
+       SELECT DISTINCT pg_get_userbyid(a.grantee), current_user
+       FROM pg_namespace n, aclexplode(n.nspacl) a
+       WHERE n.nspname = 'public' AND a.grantee <> 0 AND a.grantee <> n.nspowner`,
+    );
+    for (const { role, me } of granted) {
+      if (ours.has(role) || role === me) continue;
+      const r = pg.escapeIdentifier(role);
+      await tx.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${r}`);
+      await tx.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${r}`);
+      await tx.query(`REVOKE ALL ON SCHEMA public FROM ${r}`);
+    }
+    // One round trip for the grants: identifiers only, no parameters, so one simple query.
+    const grants: string[] = [];
+    for (const role of plan.roles) {
+      const privileges = APP_ROLE_PRIVILEGES[role.appRole];
+      for (const t of tables) {
+        const table = `public.${pg.escapeIdentifier(t.name)}`;
+        grants.push(`REVOKE ALL ON TABLE ${table} FROM ${q(role.name)}`);
+        // Control-plane tables are readable, never writable, by tenant roles.
+        const allowed = INTERNAL_TABLE_PATTERN.test(t.name) ? ['SELECT'] : privileges;
+        grants.push(`GRANT ${allowed.join(', ')} ON TABLE ${table} TO ${q(role.name)}`);
       }
-      for (const role of plan.roles) {
-        const privileges = APP_ROLE_PRIVILEGES[role.appRole];
-        for (const t of tables) {
-          const table = `public.${pg.escapeIdentifier(t.name)}`;
-          await tx.query(`REVOKE ALL ON TABLE ${table} FROM ${q(role.name)}`);
-          // Control-plane tables are readable, never writable, by tenant roles.
-          const allowed = INTERNAL_TABLE_PATTERN.test(t.name) ? ['SELECT'] : privileges;
-          await tx.query(`GRANT ${allowed.join(', ')} ON TABLE ${table} TO ${q(role.name)}`);
-        }
-        if (privileges.includes('INSERT'))
-          await tx.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${q(role.name)}`);
-      }
-    });
+      if (privileges.includes('INSERT'))
+        grants.push(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${q(role.name)}`);
+    }
+    if (grants.length) await tx.query(grants.join(';\n'));
   }
 
   async dropTenantAccess(

@@ -240,6 +240,9 @@ export class SqliteEngine implements DatabaseEngine {
     });
   }
 
+  /** SQLite has no grants: sessions' access modes cover every table, new ones included. */
+  async alignTableAccess(): Promise<void> {}
+
   async dropTenantAccess(plan: { readonly database: string }): Promise<void> {
     if (!(await this.databaseExists(plan.database))) return;
     await this.writing(plan.database, (db) => db.exec(`DROP TABLE IF EXISTS ${qi(ACCESS_TABLE)}`));
