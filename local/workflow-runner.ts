@@ -275,6 +275,20 @@ export class LocalWorkflowRunner implements WorkflowStarter {
 function toHistoryEvent(event: Record<string, unknown>): HistoryEvent | null {
   const state = event.state as { name?: string; input?: unknown; output?: unknown } | undefined;
   const base = { type: String(event.type), timestamp: new Date(Number(event.timestamp)).toISOString() };
+  // A Map item's own states: on AWS a Distributed Map runs each item as a child execution with
+  // a history of its own, and the parent's history only says how the map run went. Kept here
+  // for a failed item alone, which is what an operator looks for; a 1,000-tenant upgrade would
+  // otherwise rewrite thousands of events on every history flush.
+  if (event.index !== undefined) {
+    if (event.type !== 'MapIterationFailed') return null;
+    const parent = event.parentState as { name?: string } | undefined;
+    return {
+      ...base,
+      state: parent?.name,
+      error: String(event.Error ?? 'States.TaskFailed'),
+      cause: `item ${Number(event.index)}: ${String(event.Cause ?? '')}`,
+    };
+  }
   switch (event.type) {
     case 'ExecutionStarted':
       return { ...base, input: event.input };

@@ -46,6 +46,8 @@ export interface UpgradeOutcome {
 export interface UpgradeOptions {
   /** The fleet run this upgrade belongs to: the registry's upgrade status names it. */
   readonly runId?: string;
+  /** The tenant's entry as the caller just read it (a fleet item), to save reading it again. */
+  readonly record?: CloneRecord;
 }
 
 /**
@@ -67,7 +69,10 @@ export async function upgradeTenant(
   options: UpgradeOptions = {},
 ): Promise<UpgradeOutcome> {
   const started = performance.now();
-  const record = await readyRecord(deps, tenantId);
+  const record =
+    options.record?.tenantId === tenantId && options.record.state === 'READY'
+      ? options.record
+      : await readyRecord(deps, tenantId);
   deps.catalog.checkVersion(to);
   const engine = await deps.engineFor(record);
   const database = record.database as string;

@@ -115,7 +115,7 @@ export const upgradeSteps = {
     const run = await loadRun(deps, item.runId);
     const tenantId = assertTenantId(item.tenantId);
     const record = await deps.registry.get(tenantId);
-    const status = (s: TenantUpgradeStatus['status'], detail?: string) =>
+    const status = (s: TenantUpgradeStatus['status'], detail?: string): Promise<CloneRecord | undefined> =>
       record && !run.dryRun
         ? setStatus(deps, record, {
             runId: run.runId,
@@ -123,8 +123,11 @@ export const upgradeSteps = {
             status: s,
             at: new Date().toISOString(),
             ...(detail ? { detail: detail.slice(0, 1000) } : {}),
-          }).catch(ignoreConflict)
-        : Promise.resolve();
+          }).catch((error): undefined => {
+            ignoreConflict(error);
+            return undefined;
+          })
+        : Promise.resolve(undefined);
     const done = async (outcome: RunOutcome, failure?: string) => {
       const after = await runs(deps).count(
         run.runId,
@@ -155,9 +158,12 @@ export const upgradeSteps = {
       if (rehearsal.statements === 0 && rehearsal.ok) return done('already');
       return rehearsal.ok ? done('upgraded') : done('failed', rehearsal.error);
     }
-    await status('upgrading');
+    const upgrading = await status('upgrading');
     try {
-      const outcome = await upgradeTenant(deps, tenantId, run.to, { runId: run.runId });
+      const outcome = await upgradeTenant(deps, tenantId, run.to, {
+        runId: run.runId,
+        record: upgrading ?? record,
+      });
       return done(outcome.action === 'already' ? 'already' : 'upgraded');
     } catch (error) {
       // Infrastructure trouble is retried by the state machine; a tenant's own failure is
@@ -214,12 +220,13 @@ function doneBy(record: CloneRecord, run: UpgradeRun): boolean {
   );
 }
 
-async function setStatus(
+/** Writes a tenant's upgrade status (it must still be READY); returns the entry as stored. */
+function setStatus(
   deps: CloneWorkflowDeps,
   record: CloneRecord,
   upgrade: TenantUpgradeStatus,
-): Promise<void> {
-  await deps.registry.transition(record.tenantId, record.cloneId, ['READY'], 'READY', { upgrade });
+): Promise<CloneRecord> {
+  return deps.registry.transition(record.tenantId, record.cloneId, ['READY'], 'READY', { upgrade });
 }
 
 async function skipAll(
