@@ -135,8 +135,13 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteResult> {
       data: { scaling: scale, sizes: big, dryRunOverhead, target1000Seconds: 30 },
     };
   } finally {
-    for (const record of await plane.tenants.list())
-      await removeArtefacts(engine, plane.deps, record.cloneId).catch(() => {});
+    ctx.log('removing the tenants');
+    const queue = await plane.tenants.list();
+    const remover = async () => {
+      for (let r = queue.shift(); r; r = queue.shift())
+        await removeArtefacts(engine, plane.deps, r.cloneId).catch(() => {});
+    };
+    await Promise.all(Array.from({ length: 4 }, remover));
     await plane.close();
     for (const db of await engine.listDatabases(`${NS}_`)) await engine.dropDatabase(db);
     await env.close();

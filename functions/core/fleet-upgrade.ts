@@ -80,6 +80,8 @@ export interface UpgradeRun extends RunCounts {
   readonly state: RunState;
   /** The selected tenants, in the order they are taken; the first `policy.canary` are the canary wave. */
   readonly tenants: readonly string[];
+  /** How many tenants were selected (`tenants.length`, readable without the list). */
+  readonly total: number;
   /** Failed tenants and why (at most {@link MAX_RECORDED_FAILURES}). */
   readonly failures: readonly { readonly tenantId: string; readonly error: string }[];
   /** Why the run halted or failed. */
@@ -92,6 +94,9 @@ export interface UpgradeRun extends RunCounts {
 }
 
 export const MAX_RECORDED_FAILURES = 100;
+
+/** A run without its tenant list and failures: what each tenant's step reads. */
+export type RunSummary = Omit<UpgradeRun, 'tenants' | 'failures'>;
 export type RunOutcome = keyof RunCounts;
 
 /** Where upgrade runs are kept: a DynamoDB table (dynalite locally). Single-item conditional writes. */
@@ -99,14 +104,15 @@ export interface UpgradeRunStore {
   /** Stores a new run; throws when the id is taken. */
   create(run: UpgradeRun): Promise<void>;
   get(runId: string): Promise<UpgradeRun | null>;
+  /**
+   * The run without its lists. Every tenant's step reads it: with a fleet's list in the item,
+   * reading (and rewriting) the whole item per tenant made a run's cost grow with its size.
+   */
+  summary(runId: string): Promise<RunSummary | null>;
   /** Newest first. */
   list(): Promise<UpgradeRun[]>;
-  /** Adds one tenant's outcome to the counts (and its failure to the list); returns the run after. */
-  count(
-    runId: string,
-    outcome: RunOutcome,
-    failure?: { tenantId: string; error: string },
-  ): Promise<UpgradeRun>;
+  /** Adds one tenant's outcome to the counts (and its failure to the list); returns that count now. */
+  count(runId: string, outcome: RunOutcome, failure?: { tenantId: string; error: string }): Promise<number>;
   /**
    * Moves the run from one of `from` to `to` with `patch`; throws TenantStateConflictError
    * (naming the run) when it is in another state.
@@ -228,6 +234,7 @@ export class UpgradeService {
       policy,
       state: 'RUNNING',
       tenants: selected.map((r) => r.tenantId),
+      total: selected.length,
       failures: [],
       upgraded: 0,
       already: 0,

@@ -11,6 +11,7 @@ import {
   MAX_RECORDED_FAILURES,
   type RunOutcome,
   type RunState,
+  type RunSummary,
   type UpgradeRun,
   type UpgradeRunStore,
 } from '../../core/fleet-upgrade.js';
@@ -61,6 +62,37 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
     return (r.Item as UpgradeRun | undefined) ?? null;
   }
 
+  async summary(runId: string): Promise<RunSummary | null> {
+    const fields = [
+      'runId',
+      'to',
+      'dryRun',
+      'selection',
+      'policy',
+      'state',
+      'total',
+      'upgraded',
+      'already',
+      'failed',
+      'skipped',
+      'reason',
+      'executions',
+      'createdAt',
+      'updatedAt',
+      'finishedAt',
+    ];
+    const r = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { runId },
+        ConsistentRead: true,
+        ProjectionExpression: fields.map((_, i) => `#f${i}`).join(', '),
+        ExpressionAttributeNames: Object.fromEntries(fields.map((f, i) => [`#f${i}`, f])),
+      }),
+    );
+    return (r.Item as RunSummary | undefined) ?? null;
+  }
+
   async list(): Promise<UpgradeRun[]> {
     const out: UpgradeRun[] = [];
     let start: Record<string, unknown> | undefined;
@@ -76,7 +108,7 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
     runId: string,
     outcome: RunOutcome,
     failure?: { tenantId: string; error: string },
-  ): Promise<UpgradeRun> {
+  ): Promise<number> {
     const sets = ['#n = #n + :one', '#updatedAt = :now'];
     const names: Record<string, string> = { '#n': outcome, '#updatedAt': 'updatedAt' };
     const values: Record<string, unknown> = { ':one': 1, ':now': this.now().toISOString() };
@@ -89,7 +121,19 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
       condition += ' AND size(#failures) < :max';
     }
     try {
-      return await this.update(runId, sets, names, values, condition);
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          // Only the count comes back: the run's lists stay on the server.
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return Number((r.Attributes as Record<string, unknown> | undefined)?.[outcome] ?? 0);
     } catch (error) {
       // The failure list is full: the count still goes up.
       if (failure && error instanceof ConditionalCheckFailedException) return this.count(runId, outcome);

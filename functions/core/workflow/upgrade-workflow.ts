@@ -112,7 +112,8 @@ export const upgradeSteps = {
 
   /** One tenant: skipped when the run is no longer RUNNING, else upgraded (or rehearsed). */
   'Upgrade tenant': async (item: UpgradeItem, deps: CloneWorkflowDeps): Promise<UpgradeItemResult> => {
-    const run = await loadRun(deps, item.runId);
+    const run = await runs(deps).summary(assertRunId(item.runId));
+    if (!run) throw new ValidationError(`no upgrade run ${item.runId}`, 'runId');
     const tenantId = assertTenantId(item.tenantId);
     const record = await deps.registry.get(tenantId);
     const status = (s: TenantUpgradeStatus['status'], detail?: string): Promise<CloneRecord | undefined> =>
@@ -129,13 +130,13 @@ export const upgradeSteps = {
           })
         : Promise.resolve(undefined);
     const done = async (outcome: RunOutcome, failure?: string) => {
-      const after = await runs(deps).count(
+      const now = await runs(deps).count(
         run.runId,
         outcome,
         failure ? { tenantId, error: failure } : undefined,
       );
       if (outcome === 'failed') {
-        const breach = policyBreach(run.policy, after.failed, run.tenants.length);
+        const breach = policyBreach(run.policy, now, run.total);
         if (breach)
           await runs(deps)
             .transition(run.runId, ['RUNNING'], 'HALTED', { reason: `halted: ${breach}` })
@@ -214,7 +215,7 @@ export const upgradeSteps = {
 } as const;
 
 /** The tenant was upgraded by this run (an earlier execution of it). */
-function doneBy(record: CloneRecord, run: UpgradeRun): boolean {
+function doneBy(record: CloneRecord, run: Pick<UpgradeRun, 'runId' | 'to'>): boolean {
   return (
     record.version === run.to && record.upgrade?.runId === run.runId && record.upgrade.status === 'upgraded'
   );
