@@ -166,7 +166,7 @@ interface MigrationRun {
  */
 async function migrateIn(tx: SqlTransaction, run: MigrationRun): Promise<number> {
   const { engine, record, from, to } = run;
-  await ensureControlTables(tx);
+  // The version table exists: the version was just read from it.
   let count = 0;
   for (const script of run.path)
     for (const s of splitStatements(engine.engine, script.sql)) {
