@@ -121,19 +121,9 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
       condition += ' AND size(#failures) < :max';
     }
     try {
-      const r = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { runId },
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          // Only the count comes back: the run's lists stay on the server.
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      return Number((r.Attributes as Record<string, unknown> | undefined)?.[outcome] ?? 0);
+      // Only the count comes back: the run's lists stay on the server.
+      const counted = await this.update(runId, sets, names, values, condition, 'UPDATED_NEW');
+      return Number(counted[outcome] ?? 0);
     } catch (error) {
       // The failure list is full: the count still goes up.
       if (failure && error instanceof ConditionalCheckFailedException) return this.count(runId, outcome);
@@ -179,6 +169,7 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
     names: Record<string, string>,
     values: Record<string, unknown>,
     condition: string,
+    returnValues: 'ALL_NEW' | 'UPDATED_NEW' = 'ALL_NEW',
   ): Promise<UpgradeRun> {
     const r = await this.doc.send(
       new UpdateCommand({
@@ -188,9 +179,9 @@ export class DynamoDbUpgradeRunStore implements UpgradeRunStore {
         ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: returnValues,
       }),
     );
-    return r.Attributes as UpgradeRun;
+    return (r.Attributes ?? {}) as UpgradeRun;
   }
 }
