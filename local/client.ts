@@ -3,6 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
 import type { UpgradeRun } from '../functions/core/fleet-upgrade.js';
+import type { ReconcileReport } from '../functions/core/reconciler.js';
 import type { MoveResult } from '../functions/core/tenant-move.js';
 import type { TenantRequestResult } from '../functions/core/tenant-service.js';
 import type { DriftEntry, UpgradeOutcome } from '../functions/core/tenant-upgrade.js';
@@ -24,6 +25,7 @@ export interface ControlPlaneClient {
   branchTenant(sourceId: string, tenantId: string): Promise<TenantRequestResult>;
   upgradeTenant(tenantId: string, to: string): Promise<UpgradeOutcome>;
   drift(): Promise<DriftEntry[]>;
+  reconcile(options: { apply?: boolean; graceMs?: number }): Promise<ReconcileReport>;
   startUpgrade(request: unknown): Promise<UpgradeRun>;
   upgradeRun(runId: string): Promise<UpgradeRun>;
   upgradeRuns(): Promise<UpgradeRun[]>;
@@ -119,6 +121,9 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
   drift() {
     return this.plane.drift();
   }
+  reconcile(options: { apply?: boolean; graceMs?: number }) {
+    return this.plane.reconcile(options);
+  }
   startUpgrade(request: unknown) {
     return this.plane.upgrades.start(request);
   }
@@ -199,6 +204,9 @@ class HttpControlPlaneClient implements ControlPlaneClient {
   }
   async drift() {
     return (await this.call<{ tenants: DriftEntry[] }>('GET', '/drift')).tenants;
+  }
+  reconcile(options: { apply?: boolean; graceMs?: number }) {
+    return this.call<ReconcileReport>('POST', '/reconcile', options);
   }
   startUpgrade(request: unknown) {
     return this.call<UpgradeRun>('POST', '/upgrades', request);

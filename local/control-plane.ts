@@ -9,9 +9,11 @@ import { FileSecretStore } from '../functions/adapters/secrets/file-secret-store
 import { SecretsManagerStore } from '../functions/adapters/secrets/secrets-manager-store.js';
 import { TenantData } from '../functions/core/api/tenant-data.js';
 import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenant-pools.js';
+import type { DatabaseEngine } from '../functions/core/engine.js';
 import { ValidationError } from '../functions/core/errors.js';
 import { UpgradeService } from '../functions/core/fleet-upgrade.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
+import { type ReconcileOptions, type ReconcileReport, reconcile } from '../functions/core/reconciler.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
 import { type MoveResult, moveTenant } from '../functions/core/tenant-move.js';
 import { type TenantRequestResult, TenantService } from '../functions/core/tenant-service.js';
@@ -249,6 +251,30 @@ export class LocalControlPlane {
     const source = await this.tenants.get(sourceId);
     await this.pools.closeClone(source.cloneId);
     return this.tenants.branch(sourceId, { tenantId });
+  }
+
+  /**
+   * Orphans, dangling and stuck entries on every shared engine and in the secret store (see
+   * reconcile); a dry run unless `apply`.
+   */
+  async reconcile(options: ReconcileOptions = {}): Promise<ReconcileReport> {
+    const engines: DatabaseEngine[] = [];
+    for (const name of this.deps.catalog.engines) {
+      const r = await this.env.tryEngine(name);
+      if ('engine' in r) engines.push(r.engine);
+    }
+    return reconcile(
+      {
+        registry: this.deps.registry,
+        secrets: this.deps.secrets,
+        namespace: this.deps.namespace,
+        engines,
+        restartDeletion: async (tenantId) => {
+          await this.tenants.delete(tenantId);
+        },
+      },
+      options,
+    );
   }
 
   /** Every READY tenant's live schema against its recorded version's (see detectDrift). */

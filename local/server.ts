@@ -111,6 +111,7 @@ export class LocalServer {
         return result;
       },
       drift: () => plane.drift(),
+      reconcile: (options) => plane.reconcile(options),
       onUserChange: () => {
         gateway.flush();
         authorizer.forget();

@@ -6,6 +6,7 @@ import { mayCall, ROUTES, type RouteSpec } from '../core/auth/policy.js';
 import { AccessDeniedError, UserNotFoundError, ValidationError } from '../core/errors.js';
 import type { UpgradeService } from '../core/fleet-upgrade.js';
 import { errorBody, httpStatusOf } from '../core/http-errors.js';
+import type { ReconcileReport } from '../core/reconciler.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { MoveResult } from '../core/tenant-move.js';
 import type { TenantRequestResult, TenantService } from '../core/tenant-service.js';
@@ -39,6 +40,8 @@ export interface ApiDeps {
   /** One tenant's upgrade and the drift report need admin access to the servers: local only. */
   readonly upgradeTenant?: (tenantId: string, to: unknown) => Promise<UpgradeOutcome>;
   readonly drift?: () => Promise<DriftEntry[]>;
+  /** The reconciler needs admin access to the servers: local only. */
+  readonly reconcile?: (options: { apply?: boolean; graceMs?: number }) => Promise<ReconcileReport>;
 }
 
 type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
@@ -145,6 +148,20 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
           'the drift report needs admin access to the servers; run `clonectl drift` there',
         );
       return c.json({ tenants: await deps.drift() });
+    },
+    'POST /reconcile': async (c) => {
+      if (!deps.reconcile)
+        throw new ValidationError(
+          'the reconciler needs admin access to the servers; run `clonectl reconcile` there',
+        );
+      const body = (await json(c)) as { apply?: unknown; graceMs?: unknown } | null;
+      if (body?.apply !== undefined && typeof body.apply !== 'boolean')
+        throw new ValidationError('apply must be true or false', 'apply');
+      if (body?.graceMs !== undefined && !(typeof body.graceMs === 'number' && body.graceMs >= 0))
+        throw new ValidationError('graceMs must be a number of milliseconds', 'graceMs');
+      return c.json(
+        await deps.reconcile({ apply: body?.apply as boolean, graceMs: body?.graceMs as number }),
+      );
     },
     'POST /upgrades': async (c) => c.json(await upgrades().start(await json(c)), 202),
     'GET /upgrades': async (c) => c.json({ runs: await upgrades().list() }),

@@ -19,6 +19,8 @@ const SUMMARIES: Record<string, string> = {
     'Upgrade one tenant to {to}, verified against a fresh template (local control plane)',
   'POST /tenants/{id}/branch':
     'Branch this tenant into a new one, {tenantId}: a full copy with its own credentials',
+  'POST /reconcile':
+    'Find orphaned artefacts, dangling and stuck entries; {apply: true} removes and repairs (local control plane)',
   'GET /drift': "Each READY tenant's live schema against its recorded version (local control plane)",
   'POST /upgrades': 'Start a fleet upgrade run: {to, selection, policy, dryRun}',
   'GET /upgrades': 'Every fleet upgrade run, newest first',

@@ -86,6 +86,11 @@ export interface DatabaseEngine {
       readonly roleNames: readonly string[];
     },
   ): Promise<void>;
+  /**
+   * Login and owner roles whose name starts with `prefix`, with the marker they carry (PostgreSQL
+   * keeps it in the role's comment). For the reconciler; absent where roles carry no marker.
+   */
+  listMarkedRoles?(prefix: string): Promise<{ name: string; marker: Marker | null }[]>;
   /** Which of these role names exist; for rollback checks and the reconciler. */
   existingRoles(names: readonly string[]): Promise<string[]>;
   /** Where a tenant connects to `database`. */

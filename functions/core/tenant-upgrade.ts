@@ -371,7 +371,7 @@ export async function freshSchema(
     industry,
   );
   const scratch = `${deps.namespace}_scratch_${randomBytes(6).toString('hex')}`;
-  await engine.cloneDatabase(image.name, scratch);
+  await engine.cloneDatabase(image.name, scratch, { kind: 'scratch', createdAt: new Date().toISOString() });
   try {
     return fingerprint(await engine.introspect(scratch)).schema;
   } finally {
@@ -407,7 +407,12 @@ export async function rehearseUpgrade(
   const target = await freshFingerprint(deps, engine, to, record.industry);
   const from = await currentVersion(engine, record.database as string, deps.catalog);
   const branch = `${deps.namespace}_branch_${randomBytes(6).toString('hex')}`;
-  await engine.cloneDatabase(record.database as string, branch, { kind: 'branch', cloneId: record.cloneId });
+  await engine.cloneDatabase(record.database as string, branch, {
+    kind: 'branch',
+    // Not `cloneId`: the branch is not the tenant's clone, and must not pass for it.
+    branchOf: record.cloneId,
+    createdAt: new Date().toISOString(),
+  });
   try {
     if (deps.catalog.versions.indexOf(from) >= deps.catalog.versions.indexOf(to))
       return { tenantId, from, to, ok: true, statements: 0, durationMs: performance.now() - started };

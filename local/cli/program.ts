@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ENGINE_NAMES } from '../../functions/core/engine.js';
 import { demoCommand } from './demo-command.js';
+import { reconcileCommand } from './reconcile-command.js';
 import { serveCommand } from './serve-command.js';
 import { templatesCommand } from './templates-command.js';
 import { driftCommand, executionsCommand, tenantsCommand } from './tenants-command.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   program.addCommand(upgradeCommand());
   program.addCommand(upgradesCommand());
   program.addCommand(driftCommand());
+  program.addCommand(reconcileCommand());
   program.addCommand(executionsCommand());
   program.addCommand(usersCommand());
   program.addCommand(tokenCommand());

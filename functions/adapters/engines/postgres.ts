@@ -207,7 +207,11 @@ export class PostgresEngine implements DatabaseEngine {
 
   async configureTenantAccess(plan: TenantAccessPlan): Promise<void> {
     await this.closeServerDatabases();
-    const marker = pg.escapeLiteral(JSON.stringify(assertMarker({ kind: 'role', cloneId: plan.cloneId })));
+    const marker = pg.escapeLiteral(
+      JSON.stringify(
+        assertMarker({ kind: 'role', cloneId: plan.cloneId, createdAt: new Date().toISOString() }),
+      ),
+    );
     const roles = [plan.ownerRole, ...plan.roles.map((r) => r.name)];
     await this.assertRolesOwned(roles, plan.cloneId);
     const limits = 'NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS';
@@ -405,6 +409,14 @@ export class PostgresEngine implements DatabaseEngine {
         client.release();
       }
     }
+  }
+
+  async listMarkedRoles(prefix: string): Promise<{ name: string; marker: Marker | null }[]> {
+    const r = await this.admin.query<{ rolname: string; comment: string | null }>(
+      "SELECT rolname, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE left(rolname, length($1)) = $1 ORDER BY rolname",
+      [prefix],
+    );
+    return r.rows.map((row) => ({ name: row.rolname, marker: parseMarker(row.comment) }));
   }
 
   /** Refuses roles whose comment names another clone. */

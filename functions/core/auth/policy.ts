@@ -29,6 +29,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/tenants/:id/upgrade', access: 'operator' },
   { method: 'POST', path: '/tenants/:id/branch', access: 'operator' },
   { method: 'GET', path: '/drift', access: 'operator' },
+  { method: 'POST', path: '/reconcile', access: 'operator' },
   { method: 'POST', path: '/upgrades', access: 'operator' },
   { method: 'GET', path: '/upgrades', access: 'operator' },
   { method: 'GET', path: '/upgrades/:runId', access: 'operator' },

@@ -175,7 +175,13 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       );
       state = { ...state, image: image.name, imageFingerprint: image.fingerprint };
     }
-    const marker = { kind: 'clone', cloneId: state.cloneId, tenantId: state.tenantId };
+    // The time lets the reconciler tell a half-made clone from an abandoned one.
+    const marker = {
+      kind: 'clone',
+      cloneId: state.cloneId,
+      tenantId: state.tenantId,
+      createdAt: new Date().toISOString(),
+    };
     // A branch copies its source tenant's live database; every other clone, the root image.
     const image = state.sourceDatabase ?? required(state.image, 'image');
     if (!(await adoptDatabase(engine, database, state.cloneId))) {
@@ -261,6 +267,7 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       cloneId: state.cloneId,
       tenantId: state.tenantId,
       managedBy: 'clonefactory',
+      createdAt: new Date().toISOString(),
     });
     await applyTenantAccess(engine, deps, state.cloneId, database, credentials);
     await fault(deps, 'Configure security', 'after', state);
