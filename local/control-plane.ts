@@ -1,7 +1,10 @@
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { HEALTH_METRICS_NAMESPACE, recordHealthMetrics } from '../functions/adapters/health-metrics.js';
 import { DynamoDbCloneRegistry } from '../functions/adapters/registry/dynamodb-registry.js';
 import { DynamoDbUpgradeRunStore } from '../functions/adapters/registry/dynamodb-upgrade-runs.js';
 import { DynamoDbUserRegistry } from '../functions/adapters/registry/dynamodb-user-registry.js';
@@ -12,6 +15,7 @@ import { type TenantPoolOptions, TenantPools } from '../functions/core/api/tenan
 import type { DatabaseEngine } from '../functions/core/engine.js';
 import { ValidationError } from '../functions/core/errors.js';
 import { UpgradeService } from '../functions/core/fleet-upgrade.js';
+import { checkFleetHealth, type HealthOptions, type HealthReport } from '../functions/core/health.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../functions/core/reconciler.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
@@ -251,6 +255,23 @@ export class LocalControlPlane {
     const source = await this.tenants.get(sourceId);
     await this.pools.closeClone(source.cloneId);
     return this.tenants.branch(sourceId, { tenantId });
+  }
+
+  /**
+   * One pass of the health monitor (see checkFleetHealth). Its metrics are serialized as
+   * CloudWatch EMF, as the Lambda prints them, and appended to `metrics/health.emf.jsonl`
+   * under the state directory; the EMF document is returned too.
+   */
+  async checkHealth(options: HealthOptions = {}): Promise<{ report: HealthReport; emf: unknown }> {
+    const report = await checkFleetHealth(this.deps, options);
+    const metrics = new Metrics({ namespace: HEALTH_METRICS_NAMESPACE, serviceName: 'clonefactory-health' });
+    recordHealthMetrics(metrics, report);
+    const emf = metrics.serializeMetrics();
+    metrics.clearMetrics();
+    const dir = join(this.env.home, 'metrics');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await appendFile(join(dir, 'health.emf.jsonl'), `${JSON.stringify(emf)}\n`, { mode: 0o600 });
+    return { report, emf };
   }
 
   /**

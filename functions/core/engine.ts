@@ -31,6 +31,11 @@ export interface DatabaseEngine {
   /** Resolves when the server answers; throws EngineUnavailableError otherwise. */
   ping(): Promise<void>;
   databaseExists(name: string): Promise<boolean>;
+  /**
+   * A database's size on disk and the sessions open on it (SQLite: the file's size; it keeps
+   * no count of its readers, so 0). For the health monitor.
+   */
+  databaseStats(name: string): Promise<{ readonly sizeBytes: number; readonly connections: number }>;
   /** Names of the databases whose name starts with `prefix`, sorted. */
   listDatabases(prefix: string): Promise<string[]>;
   /** Creates an empty database; throws DatabaseExistsError when the name is taken. */

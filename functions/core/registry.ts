@@ -14,6 +14,7 @@ export type ClonePatch = Partial<
     | 'version'
     | 'migrations'
     | 'upgrade'
+    | 'health'
   >
 >;
 

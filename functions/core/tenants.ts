@@ -96,6 +96,20 @@ export interface TenantUpgradeStatus {
   readonly at: string;
 }
 
+/** The health monitor's last look at a clone (see checkFleetHealth). */
+export interface CloneHealth {
+  readonly status: 'HEALTHY' | 'DEGRADED' | 'UNREACHABLE';
+  readonly checkedAt: string;
+  /** A `SELECT 1` as the tenant's analyst, after the session opened. */
+  readonly latencyMs?: number;
+  readonly sizeBytes?: number;
+  readonly connections?: number;
+  /** The live fingerprint differs from the registry's. */
+  readonly drift?: boolean;
+  readonly isolation: 'passed' | 'failed' | 'not sampled';
+  readonly problems: readonly string[];
+}
+
 /** The registry's view of one tenant's clone. Holds ids and coordinates, never a password. */
 export interface CloneRecord {
   readonly tenantId: string;
@@ -115,6 +129,8 @@ export interface CloneRecord {
   readonly migrations?: readonly string[];
   /** The tenant this one was branched from. */
   readonly branchOf?: string;
+  /** The health monitor's last result. */
+  readonly health?: CloneHealth;
   /** The last upgrade of this tenant, as it goes. */
   readonly upgrade?: TenantUpgradeStatus;
   readonly createdAt: string;

@@ -71,6 +71,19 @@ export class MysqlEngine implements DatabaseEngine {
     return rows.length === 1;
   }
 
+  async databaseStats(name: string): Promise<{ sizeBytes: number; connections: number }> {
+    const db = assertDatabaseName(name);
+    const [size] = await this.pool.query<mysql.RowDataPacket[]>(
+      'SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS size FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?',
+      [db],
+    );
+    const [sessions] = await this.pool.query<mysql.RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ?',
+      [db],
+    );
+    return { sizeBytes: Number(size[0]?.size ?? 0), connections: Number(sessions[0]?.n ?? 0) };
+  }
+
   async listDatabases(prefix: string): Promise<string[]> {
     const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
       'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, CHAR_LENGTH(?)) = ? ORDER BY SCHEMA_NAME',

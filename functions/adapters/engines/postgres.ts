@@ -83,6 +83,14 @@ export class PostgresEngine implements DatabaseEngine {
     return r.rowCount === 1;
   }
 
+  async databaseStats(name: string): Promise<{ sizeBytes: number; connections: number }> {
+    const r = await this.admin.query<{ size: string; connections: string }>(
+      'SELECT pg_database_size($1) AS size, (SELECT count(*) FROM pg_stat_activity WHERE datname = $1) AS connections',
+      [assertDatabaseName(name)],
+    );
+    return { sizeBytes: Number(r.rows[0]?.size ?? 0), connections: Number(r.rows[0]?.connections ?? 0) };
+  }
+
   async listDatabases(prefix: string): Promise<string[]> {
     const r = await this.admin.query<{ datname: string }>(
       'SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname',

@@ -62,6 +62,15 @@ export class SqliteEngine implements DatabaseEngine {
     return exists(this.path(name));
   }
 
+  async databaseStats(name: string): Promise<{ sizeBytes: number; connections: number }> {
+    try {
+      return { sizeBytes: (await stat(this.path(name))).size, connections: 0 };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new DatabaseNotFoundError(name);
+      throw error;
+    }
+  }
+
   async listDatabases(prefix: string): Promise<string[]> {
     let files: string[];
     try {
