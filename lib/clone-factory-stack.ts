@@ -3,6 +3,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { TenantApi } from './api/tenant-api.js';
 import { DedicatedPlacement } from './dedicated/dedicated-placement.js';
+import { HealthMonitoring } from './monitoring/health-monitoring.js';
 import { RegistryTables } from './registry/registry-tables.js';
 import { CloneWorkflows } from './workflow/clone-workflows.js';
 
@@ -61,6 +62,7 @@ export class CloneFactoryStack extends Stack {
         mysql: mysqlArn ? Secret.fromSecretCompleteArn(this, 'MysqlAdminSecret', mysqlArn) : undefined,
       },
     });
+    new HealthMonitoring(this, 'Monitoring', { monitor: this.workflows.healthFunction });
     const jwt = props.jwt ?? {
       jwksUrl: context('jwksUrl') ?? '',
       issuer: context('jwtIssuer') ?? '',

@@ -1,4 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { HEALTH_METRICS_NAMESPACE, recordHealthMetrics } from '../adapters/health-metrics.js';
+import { checkFleetHealth, type HealthReport } from '../core/health.js';
 import { type CloneWorkflowDeps, runCloneStep } from '../core/workflow/clone-workflow.js';
 import { runDeprovisionStep } from '../core/workflow/deprovision-workflow.js';
 import { runUpgradeStep } from '../core/workflow/upgrade-workflow.js';
@@ -56,3 +59,14 @@ export const planUpgrade = stepHandler('Plan upgrade', awsDeps, 'upgrade');
 export const upgradeTenant = stepHandler('Upgrade tenant', awsDeps, 'upgrade');
 export const checkCanary = stepHandler('Check canary', awsDeps, 'upgrade');
 export const finishUpgrade = stepHandler('Finish upgrade', awsDeps, 'upgrade');
+
+const metrics = new Metrics({ namespace: HEALTH_METRICS_NAMESPACE, serviceName: 'clonefactory-health' });
+
+/** The health monitor, on an EventBridge schedule: one pass, its counts printed as EMF. */
+export const checkHealth = async (): Promise<HealthReport['counts']> => {
+  const report = await checkFleetHealth(await awsDeps());
+  recordHealthMetrics(metrics, report);
+  metrics.publishStoredMetrics();
+  logger.info('health pass', { counts: report.counts, durationMs: report.durationMs });
+  return report.counts;
+};

@@ -64,6 +64,8 @@ export class CloneWorkflows extends Construct {
   readonly cloneStateMachine: StateMachine;
   readonly deprovisionStateMachine: StateMachine;
   readonly upgradeStateMachine?: StateMachine;
+  /** The health monitor's function: the steps' access to the servers and secrets, read-only use. */
+  readonly healthFunction: IFunction;
   readonly functions: IFunction[] = [];
 
   constructor(scope: Construct, id: string, props: CloneWorkflowsProps) {
@@ -227,6 +229,7 @@ export class CloneWorkflows extends Construct {
       deprovision[0] as TaskStateBase,
     );
     if (props.upgradeRunsTable) this.upgradeStateMachine = this.upgradeWorkflow(task);
+    this.healthFunction = stepFunction('checkHealth');
   }
 
   /**

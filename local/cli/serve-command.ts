@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../functions/core/errors.js';
+import { HEALTH_INTERVAL_SECONDS } from '../../functions/core/health.js';
 import { RootImageManager } from '../../functions/core/images.js';
 import { TemplateCatalog } from '../../functions/core/templates.js';
 import { removeOwnerFile, writeOwnerFile } from '../client.js';
@@ -62,8 +63,31 @@ export function serveCommand(): Command {
       log('  TOKEN=$(npx clonectl token --email admin@acme.com --tenant acme)');
       log(`  curl -H "Authorization: Bearer $TOKEN" ${server.url}/data/products`);
       log('  npx clonectl demo');
+      // The health monitor, as EventBridge runs it on AWS: one pass per interval, never two at once.
+      const interval = Number(process.env.HEALTH_INTERVAL_SECONDS ?? HEALTH_INTERVAL_SECONDS);
+      let passing = false;
+      const pass = async () => {
+        if (passing) return;
+        passing = true;
+        try {
+          const { report } = await plane.checkHealth();
+          const { HEALTHY, DEGRADED, UNREACHABLE } = report.counts;
+          if (DEGRADED || UNREACHABLE)
+            log(
+              `health: ${HEALTHY} healthy, ${DEGRADED} degraded, ${UNREACHABLE} unreachable (clonectl tenants list)`,
+            );
+        } catch (error) {
+          log(`health pass failed: ${errorMessage(error)}`);
+        } finally {
+          passing = false;
+        }
+      };
+      const timer = interval > 0 ? setInterval(() => void pass(), interval * 1000) : undefined;
+      timer?.unref();
+      if (timer) log(`health monitor: every ${interval} s (HEALTH_INTERVAL_SECONDS; 0 turns it off)`);
       const stop = async (signal: string) => {
         log(`${signal}: shutting down`);
+        if (timer) clearInterval(timer);
         await server.close();
         await removeOwnerFile(env.home);
         await plane.close();

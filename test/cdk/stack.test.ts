@@ -172,6 +172,30 @@ describe('CloneFactoryStack', () => {
     });
   });
 
+  it('runs the health monitor every minute, with alarms on unreachable clones, isolation failures and drift, and a dashboard', () => {
+    const [rule] = Object.values(template.findResources('AWS::Events::Rule'));
+    expect(rule?.Properties.ScheduleExpression).toBe('rate(1 minute)');
+    const monitor = Object.entries(
+      template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.checkHealth' } }),
+    );
+    expect(monitor).toHaveLength(1);
+    expect(JSON.stringify(rule?.Properties.Targets)).toContain(monitor[0]?.[0]);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+    expect(alarms.map((a) => a.MetricName).sort()).toEqual([
+      'DriftedClones',
+      'IsolationFailures',
+      'UnreachableClones',
+    ]);
+    for (const a of alarms)
+      expect(a).toMatchObject({
+        Namespace: 'CloneFactory',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Dimensions: [{ Name: 'service', Value: 'clonefactory-health' }],
+      });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
   it('sends a dedicated clone through a Wait-state poll of its instance, then to the same five steps', () => {
     const { States } = definition('CloneStateMachine');
     expect(States['Placement?']).toEqual({
@@ -233,8 +257,8 @@ describe('CloneFactoryStack', () => {
       expect(f.Properties.Architectures).toEqual(['arm64']);
     }
     const functions = all.filter((f) => 'PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {}));
-    // 12 clone and deprovision steps, 4 upgrade steps (both waves share one function)
-    expect(functions).toHaveLength(16);
+    // 12 clone and deprovision steps, 4 upgrade steps (both waves share one function), the health monitor
+    expect(functions).toHaveLength(17);
     for (const f of functions) {
       expect(f.Properties.Runtime).toBe('nodejs22.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);
@@ -312,7 +336,7 @@ describe('CloneFactoryStack', () => {
     const steps = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (f) => f.Properties.Environment?.Variables?.DEDICATED_PROVISIONER === 'rds',
     );
-    expect(steps).toHaveLength(17);
+    expect(steps).toHaveLength(18);
     for (const f of steps) expect(f.Properties.VpcConfig?.SecurityGroupIds).toHaveLength(1);
   });
 
