@@ -9,7 +9,7 @@ import type { TenantRequestResult } from '../functions/core/tenant-service.js';
 import type { DriftEntry, UpgradeOutcome } from '../functions/core/tenant-upgrade.js';
 import type { CloneRecord } from '../functions/core/tenants.js';
 import type { UserMapping } from '../functions/core/users.js';
-import { LocalControlPlane } from './control-plane.js';
+import { LocalControlPlane, type PlaneStatus } from './control-plane.js';
 import { DevIssuer } from './dev-issuer.js';
 import { LocalEnvironment } from './environment.js';
 import type { ExecutionRecord } from './workflow-runner.js';
@@ -26,6 +26,7 @@ export interface ControlPlaneClient {
   upgradeTenant(tenantId: string, to: string): Promise<UpgradeOutcome>;
   drift(): Promise<DriftEntry[]>;
   reconcile(options: { apply?: boolean; graceMs?: number }): Promise<ReconcileReport>;
+  status(): Promise<PlaneStatus>;
   startUpgrade(request: unknown): Promise<UpgradeRun>;
   upgradeRun(runId: string): Promise<UpgradeRun>;
   upgradeRuns(): Promise<UpgradeRun[]>;
@@ -124,6 +125,9 @@ class InProcessControlPlaneClient implements ControlPlaneClient {
   reconcile(options: { apply?: boolean; graceMs?: number }) {
     return this.plane.reconcile(options);
   }
+  status() {
+    return this.plane.status();
+  }
   startUpgrade(request: unknown) {
     return this.plane.upgrades.start(request);
   }
@@ -207,6 +211,9 @@ class HttpControlPlaneClient implements ControlPlaneClient {
   }
   reconcile(options: { apply?: boolean; graceMs?: number }) {
     return this.call<ReconcileReport>('POST', '/reconcile', options);
+  }
+  status() {
+    return this.call<PlaneStatus>('GET', '/status');
   }
   startUpgrade(request: unknown) {
     return this.call<UpgradeRun>('POST', '/upgrades', request);

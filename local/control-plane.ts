@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -27,7 +27,7 @@ import {
   type UpgradeOutcome,
   upgradeTenant,
 } from '../functions/core/tenant-upgrade.js';
-import { PLACEMENTS } from '../functions/core/tenants.js';
+import { type CloneRecord, PLACEMENTS } from '../functions/core/tenants.js';
 import { UserService } from '../functions/core/users.js';
 import {
   CLONE_TASKS,
@@ -42,6 +42,28 @@ import type { LocalEnvironment } from './environment.js';
 import { LOCAL_TABLES, LocalRegistryServer } from './registry-server.js';
 import { loadWorkflowDefinitions } from './workflow-definitions.js';
 import { LocalWorkflowRunner, type TaskHandler } from './workflow-runner.js';
+
+/** What `clonectl status` shows. */
+export interface PlaneStatus {
+  readonly tenants: number;
+  readonly byState: Record<string, number>;
+  /** READY tenants by their last health (UNCHECKED before the first pass). */
+  readonly byHealth: Record<string, number>;
+  readonly byVersion: Record<string, number>;
+  readonly byEngine: Record<string, number>;
+  readonly byPlacement: Record<string, number>;
+  /** FAILED tenants and READY ones that are not HEALTHY, with why. */
+  readonly attention: readonly { tenantId: string; state: string; health?: string; detail: string }[];
+  readonly executions: readonly {
+    name: string;
+    stateMachine: string;
+    status: string;
+    startedAt: string;
+    durationMs?: number;
+    error?: string;
+  }[];
+  readonly lastReconcile: { at: string; applied: boolean; counts: ReconcileReport['counts'] } | null;
+}
 
 export interface LocalControlPlaneOptions {
   readonly env: LocalEnvironment;
@@ -284,7 +306,7 @@ export class LocalControlPlane {
       const r = await this.env.tryEngine(name);
       if ('engine' in r) engines.push(r.engine);
     }
-    return reconcile(
+    const report = await reconcile(
       {
         registry: this.deps.registry,
         secrets: this.deps.secrets,
@@ -296,6 +318,60 @@ export class LocalControlPlane {
       },
       options,
     );
+    // The last result, for `clonectl status`.
+    const dir = join(this.env.home, 'reconcile');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, 'last.json'), JSON.stringify(report), { mode: 0o600 });
+    return report;
+  }
+
+  /** The operator's overview: tenants by state, health, version, engine and placement; recent executions; the last reconcile. */
+  async status(recent = 10): Promise<PlaneStatus> {
+    const tenants = (await this.tenants.list()).filter((t) => t.state !== 'DELETED');
+    const by = (key: (t: CloneRecord) => string) => {
+      const out: Record<string, number> = {};
+      for (const t of tenants) out[key(t)] = (out[key(t)] ?? 0) + 1;
+      return out;
+    };
+    const executions = (await this.runner.list())
+      .slice(-recent)
+      .reverse()
+      .map((e) => ({
+        name: e.name,
+        stateMachine: e.stateMachine,
+        status: e.status,
+        startedAt: e.startedAt,
+        durationMs: e.stoppedAt ? Date.parse(e.stoppedAt) - Date.parse(e.startedAt) : undefined,
+        ...(e.error ? { error: e.error } : {}),
+      }));
+    let lastReconcile: ReconcileReport | null = null;
+    try {
+      lastReconcile = JSON.parse(await readFile(join(this.env.home, 'reconcile', 'last.json'), 'utf8'));
+    } catch {
+      // never run here
+    }
+    return {
+      tenants: tenants.length,
+      byState: by((t) => t.state),
+      byHealth: by((t) => (t.state === 'READY' ? (t.health?.status ?? 'UNCHECKED') : '-')),
+      byVersion: by((t) => t.version),
+      byEngine: by((t) => t.engine),
+      byPlacement: by((t) => t.placement),
+      attention: tenants
+        .filter((t) => t.state === 'FAILED' || (t.health && t.health.status !== 'HEALTHY'))
+        .map((t) => ({
+          tenantId: t.tenantId,
+          state: t.state,
+          health: t.health?.status,
+          detail: t.state === 'FAILED' ? (t.lastError ?? '') : (t.health?.problems.join('; ') ?? ''),
+        })),
+      executions,
+      lastReconcile: lastReconcile && {
+        at: lastReconcile.at,
+        applied: lastReconcile.applied,
+        counts: lastReconcile.counts,
+      },
+    };
   }
 
   /** Every READY tenant's live schema against its recorded version's (see detectDrift). */

@@ -112,6 +112,7 @@ export class LocalServer {
       },
       drift: () => plane.drift(),
       reconcile: (options) => plane.reconcile(options),
+      status: () => plane.status(),
       onUserChange: () => {
         gateway.flush();
         authorizer.forget();

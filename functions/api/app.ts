@@ -42,6 +42,8 @@ export interface ApiDeps {
   readonly drift?: () => Promise<DriftEntry[]>;
   /** The reconciler needs admin access to the servers: local only. */
   readonly reconcile?: (options: { apply?: boolean; graceMs?: number }) => Promise<ReconcileReport>;
+  /** The operator overview of `clonectl status`: local only. */
+  readonly status?: () => Promise<unknown>;
 }
 
 type Handler = (c: Context<ApiEnv>) => Promise<Response> | Response;
@@ -148,6 +150,10 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
           'the drift report needs admin access to the servers; run `clonectl drift` there',
         );
       return c.json({ tenants: await deps.drift() });
+    },
+    'GET /status': async (c) => {
+      if (!deps.status) throw new ValidationError('the status overview is served by the local control plane');
+      return c.json((await deps.status()) as object);
     },
     'POST /reconcile': async (c) => {
       if (!deps.reconcile)

@@ -19,6 +19,8 @@ const SUMMARIES: Record<string, string> = {
     'Upgrade one tenant to {to}, verified against a fresh template (local control plane)',
   'POST /tenants/{id}/branch':
     'Branch this tenant into a new one, {tenantId}: a full copy with its own credentials',
+  'GET /status':
+    'Tenants by state, health, version, engine and placement, recent executions, the last reconcile (local control plane)',
   'POST /reconcile':
     'Find orphaned artefacts, dangling and stuck entries; {apply: true} removes and repairs (local control plane)',
   'GET /drift': "Each READY tenant's live schema against its recorded version (local control plane)",

@@ -3,6 +3,7 @@ import { ENGINE_NAMES } from '../../functions/core/engine.js';
 import { demoCommand } from './demo-command.js';
 import { reconcileCommand } from './reconcile-command.js';
 import { serveCommand } from './serve-command.js';
+import { statusCommand } from './status-command.js';
 import { templatesCommand } from './templates-command.js';
 import { driftCommand, executionsCommand, tenantsCommand } from './tenants-command.js';
 import { upgradeCommand, upgradesCommand } from './upgrade-command.js';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   program.addCommand(upgradesCommand());
   program.addCommand(driftCommand());
   program.addCommand(reconcileCommand());
+  program.addCommand(statusCommand());
   program.addCommand(executionsCommand());
   program.addCommand(usersCommand());
   program.addCommand(tokenCommand());

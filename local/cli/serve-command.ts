@@ -85,9 +85,42 @@ export function serveCommand(): Command {
       const timer = interval > 0 ? setInterval(() => void pass(), interval * 1000) : undefined;
       timer?.unref();
       if (timer) log(`health monitor: every ${interval} s (HEALTH_INTERVAL_SECONDS; 0 turns it off)`);
+      // The reconciler: a report every interval; it removes and repairs only with RECONCILE_APPLY=1
+      // (a developer's other state directories may share this server and namespace).
+      const reconcileEvery = Number(process.env.RECONCILE_INTERVAL_SECONDS ?? 600);
+      const apply = process.env.RECONCILE_APPLY === '1';
+      const reconciler =
+        reconcileEvery > 0
+          ? setInterval(() => {
+              plane
+                .reconcile({ apply })
+                .then((r) => {
+                  const { orphans, removed, dangling, stuck } = r.counts;
+                  if (orphans || dangling || stuck)
+                    log(
+                      `reconcile: ${orphans} orphans (${removed} removed), ${dangling} dangling, ${stuck} stuck (clonectl reconcile)`,
+                    );
+                })
+                .catch((error) => log(`reconcile failed: ${errorMessage(error)}`));
+            }, reconcileEvery * 1000)
+          : undefined;
+      reconciler?.unref();
+      if (reconciler)
+        log(
+          `reconciler: every ${reconcileEvery} s, ${apply ? 'applying' : 'reporting only (RECONCILE_APPLY=1 to act)'}`,
+        );
+      const status = await plane.status();
+      log(
+        `ready: ${status.tenants} tenants (${
+          Object.entries(status.byState)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') || 'none yet'
+        }); \`clonectl status\` for the overview`,
+      );
       const stop = async (signal: string) => {
         log(`${signal}: shutting down`);
         if (timer) clearInterval(timer);
+        if (reconciler) clearInterval(reconciler);
         await server.close();
         await removeOwnerFile(env.home);
         await plane.close();

@@ -133,4 +133,20 @@ describe('reconcile', () => {
       lastError: expect.stringMatching(/stuck in CREATING/),
     });
   });
+
+  it('shows in the status overview: the failed entry needs attention, the last reconcile is there', async () => {
+    const s = await t.plane.status();
+    expect(s.byState).toMatchObject({ READY: 2, CREATING: 1, FAILED: 1 });
+    expect(s.byEngine).toMatchObject({ postgresql: 4 });
+    expect(s.attention).toEqual([
+      expect.objectContaining({
+        tenantId: 'rec-stuck',
+        state: 'FAILED',
+        detail: expect.stringMatching(/stuck/),
+      }),
+    ]);
+    expect(s.executions.map((e) => e.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(s.executions[0]?.durationMs).toBeGreaterThan(0);
+    expect(s.lastReconcile).toMatchObject({ applied: true, counts: { removed: 4 } });
+  });
 });

@@ -30,6 +30,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'POST', path: '/tenants/:id/branch', access: 'operator' },
   { method: 'GET', path: '/drift', access: 'operator' },
   { method: 'POST', path: '/reconcile', access: 'operator' },
+  { method: 'GET', path: '/status', access: 'operator' },
   { method: 'POST', path: '/upgrades', access: 'operator' },
   { method: 'GET', path: '/upgrades', access: 'operator' },
   { method: 'GET', path: '/upgrades/:runId', access: 'operator' },
