@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createRemoteJWKSet } from 'jose';
@@ -29,6 +32,18 @@ export interface LocalServerOptions {
  * with API Gateway's authorizer caching emulated in front, and the dev issuer's JWKS at
  * /.well-known/jwks.json, fetched by the authorizer over HTTP as it would fetch an IdP's.
  */
+const CONSOLE_DIR = fileURLToPath(new URL('./console/', import.meta.url));
+const MODULES = fileURLToPath(new URL('../node_modules/', import.meta.url));
+const JS = 'text/javascript; charset=utf-8';
+/** The console: its page, its script, and Preact and htm from node_modules (no build step). */
+const CONSOLE_FILES: readonly (readonly [string, string, string])[] = [
+  ['/console', join(CONSOLE_DIR, 'index.html'), 'text/html; charset=utf-8'],
+  ['/console/app.js', join(CONSOLE_DIR, 'app.js'), JS],
+  ['/console/vendor/preact.mjs', join(MODULES, 'preact/dist/preact.mjs'), JS],
+  ['/console/vendor/hooks.mjs', join(MODULES, 'preact/hooks/dist/hooks.mjs'), JS],
+  ['/console/vendor/htm.mjs', join(MODULES, 'htm/dist/htm.mjs'), JS],
+];
+
 export class LocalServer {
   private constructor(
     readonly url: string,
@@ -120,6 +135,12 @@ export class LocalServer {
     });
     const app = new Hono<ApiEnv>();
     app.get('/.well-known/jwks.json', (c) => c.json(issuer.jwks()));
+    // The console's static files: public, like any page; its data comes from the API with
+    // the operator token the page reads from its URL fragment.
+    for (const [path, file, type] of CONSOLE_FILES)
+      app.get(path, async (c) =>
+        c.body(await readFile(file), 200, { 'content-type': type, 'cache-control': 'no-store' }),
+      );
     app.route('/', api);
     app.notFound((c) =>
       c.json({ error: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` }, 404),

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { ENGINE_NAMES } from '../../functions/core/engine.js';
+import { consoleCommand } from './console-command.js';
 import { demoCommand } from './demo-command.js';
 import { reconcileCommand } from './reconcile-command.js';
 import { serveCommand } from './serve-command.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   program.addCommand(driftCommand());
   program.addCommand(reconcileCommand());
   program.addCommand(statusCommand());
+  program.addCommand(consoleCommand());
   program.addCommand(executionsCommand());
   program.addCommand(usersCommand());
   program.addCommand(tokenCommand());
