@@ -312,6 +312,7 @@ export class LocalControlPlane {
         secrets: this.deps.secrets,
         namespace: this.deps.namespace,
         engines,
+        dedicated: this.deps.dedicated,
         restartDeletion: async (tenantId) => {
           await this.tenants.delete(tenantId);
         },

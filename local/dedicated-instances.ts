@@ -297,6 +297,11 @@ abstract class LocalServerInstances {
   }
 
   /** Every instance of this engine, from its instance.json. */
+  /** This engine's tenant instances (the root instance is not one). */
+  async listInstances(): Promise<InstanceFile[]> {
+    return (await this.instances()).filter((i) => i.engine === this.engineName && i.cloneId !== this.rootId);
+  }
+
   private async instances(): Promise<InstanceFile[]> {
     let names: string[];
     try {
@@ -671,6 +676,10 @@ export class LocalDedicatedInstances implements DedicatedProvisioner {
 
   async close(): Promise<void> {
     await Promise.all([this.postgresql.close(), this.mysql.close()]);
+  }
+
+  async listInstances(): Promise<InstanceFile[]> {
+    return [...(await this.postgresql.listInstances()), ...(await this.mysql.listInstances())];
   }
 
   private of(engine: EngineName): LocalServerInstances {

@@ -67,4 +67,16 @@ export interface DedicatedProvisioner {
   ): Promise<readonly { readonly engine: DatabaseEngine; readonly database: string }[]>;
   /** Removes the instance and everything it stored (data, volume, master secret). Idempotent. */
   deprovision(target: CloneTarget): Promise<void>;
+  /**
+   * Every tenant instance it runs, by the marker it carries (clone id, creation time): for the
+   * reconciler. Absent where instances cannot be listed yet (the AWS provisioners).
+   */
+  listInstances?(): Promise<
+    readonly {
+      readonly cloneId: string;
+      readonly tenantId: string;
+      readonly engine: EngineName;
+      readonly createdAt: string;
+    }[]
+  >;
 }

@@ -1,5 +1,6 @@
 import type { DatabaseEngine, Marker } from './engine.js';
 import { errorMessage, TenantStateConflictError } from './errors.js';
+import type { DedicatedProvisioner } from './placement.js';
 import type { CloneRegistry } from './registry.js';
 import type { SecretStore } from './secrets.js';
 import { APP_ROLES, type CloneRecord, type CloneState, physicalNames } from './tenants.js';
@@ -21,6 +22,8 @@ export interface ReconcileDeps {
   readonly namespace: string;
   /** The shared servers (and SQLite directory) to look through. */
   readonly engines: readonly DatabaseEngine[];
+  /** Dedicated instances, where the provisioner can list them. */
+  readonly dedicated?: DedicatedProvisioner;
   /** Starts a deletion again (a stuck DELETING entry). */
   readonly restartDeletion?: (tenantId: string) => Promise<void>;
 }
@@ -39,7 +42,7 @@ export type ArtefactAction =
   | 'kept: no timestamp';
 
 export interface OrphanArtefact {
-  readonly kind: 'database' | 'role' | 'secret';
+  readonly kind: 'database' | 'role' | 'secret' | 'instance';
   readonly name: string;
   /** The engine's location, or `secrets`. */
   readonly where: string;
@@ -164,6 +167,20 @@ export async function reconcile(
           }),
       );
     }
+  }
+
+  for (const instance of (await deps.dedicated?.listInstances?.()) ?? []) {
+    if (live.has(instance.cloneId)) continue;
+    await attempt(
+      {
+        kind: 'instance',
+        name: `${instance.engine} instance of clone ${instance.cloneId}`,
+        where: 'dedicated',
+        cloneId: instance.cloneId,
+        ...decide({ createdAt: instance.createdAt }),
+      },
+      () => (deps.dedicated as DedicatedProvisioner).deprovision({ ...instance, placement: 'dedicated' }),
+    );
   }
 
   for (const id of await deps.secrets.list(`${ns}/clones/`)) {

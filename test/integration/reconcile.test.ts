@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseEngine } from '../../functions/core/engine.js';
 import { physicalNames } from '../../functions/core/tenants.js';
@@ -149,4 +152,46 @@ describe('reconcile', () => {
     expect(s.executions[0]?.durationMs).toBeGreaterThan(0);
     expect(s.lastReconcile).toMatchObject({ applied: true, counts: { removed: 4 } });
   });
+});
+
+describe('reconcile with dedicated instances', () => {
+  let t: TestPlane;
+  afterAll(() => t?.close());
+
+  it('removes an old orphan instance (its server stopped, its directory gone) and leaves a live tenant’s', async () => {
+    t = await startTestPlane();
+    const live = await t.create({ tenantId: 'rec-ded', engine: 'postgresql', placement: 'dedicated' });
+    expect(live.status, live.cause).toBe('SUCCEEDED');
+    const liveRecord = await t.plane.tenants.get('rec-ded');
+    // An instance whose clone the registry does not know, three hours old.
+    const ghost = {
+      tenantId: 'ghost',
+      cloneId: 'f1f1f1f1f1f1',
+      engine: 'postgresql' as const,
+      placement: 'dedicated' as const,
+    };
+    expect((await t.plane.instances.provision(ghost)).state).toBe('available');
+    const file = join(t.home, 'instances', ghost.cloneId, 'instance.json');
+    const instance = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(
+      file,
+      JSON.stringify({ ...instance, createdAt: new Date(Date.now() - 3 * 3_600_000).toISOString() }),
+    );
+    const pid = (await t.plane.instances.describe(ghost.cloneId))?.pid as number;
+    expect(pid).toBeGreaterThan(0);
+
+    const dry = await t.plane.reconcile();
+    expect(dry.orphans.filter((o) => o.kind === 'instance')).toEqual([
+      expect.objectContaining({ cloneId: ghost.cloneId, action: 'would remove' }),
+    ]);
+    const applied = await t.plane.reconcile({ apply: true });
+    expect(applied.orphans.filter((o) => o.kind === 'instance')).toEqual([
+      expect.objectContaining({ cloneId: ghost.cloneId, action: 'removed' }),
+    ]);
+    expect(existsSync(join(t.home, 'instances', ghost.cloneId))).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(existsSync(join(t.home, 'instances', liveRecord.cloneId))).toBe(true);
+    const still = await t.plane.instances.describe(liveRecord.cloneId);
+    expect(() => process.kill(still?.pid as number, 0)).not.toThrow();
+  }, 180_000);
 });
