@@ -62,7 +62,10 @@ export class CloneFactoryStack extends Stack {
         mysql: mysqlArn ? Secret.fromSecretCompleteArn(this, 'MysqlAdminSecret', mysqlArn) : undefined,
       },
     });
-    new HealthMonitoring(this, 'Monitoring', { monitor: this.workflows.healthFunction });
+    new HealthMonitoring(this, 'Monitoring', {
+      monitor: this.workflows.healthFunction,
+      reconciler: this.workflows.reconcileFunction,
+    });
     const jwt = props.jwt ?? {
       jwksUrl: context('jwksUrl') ?? '',
       issuer: context('jwtIssuer') ?? '',

@@ -1,7 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { HEALTH_METRICS_NAMESPACE, recordHealthMetrics } from '../adapters/health-metrics.js';
+import type { DatabaseEngine } from '../core/engine.js';
+import { ValidationError } from '../core/errors.js';
 import { checkFleetHealth, type HealthReport } from '../core/health.js';
+import { type ReconcileReport, reconcile } from '../core/reconciler.js';
 import { type CloneWorkflowDeps, runCloneStep } from '../core/workflow/clone-workflow.js';
 import { runDeprovisionStep } from '../core/workflow/deprovision-workflow.js';
 import { runUpgradeStep } from '../core/workflow/upgrade-workflow.js';
@@ -68,5 +71,41 @@ export const checkHealth = async (): Promise<HealthReport['counts']> => {
   recordHealthMetrics(metrics, report);
   metrics.publishStoredMetrics();
   logger.info('health pass', { counts: report.counts, durationMs: report.durationMs });
+  return report.counts;
+};
+
+/**
+ * The reconciler, on an hourly schedule: removes marked orphans older than the grace period
+ * on the shared servers this deployment has, and in Secrets Manager; fails stuck entries.
+ */
+export const reconcileFleet = async (): Promise<ReconcileReport['counts']> => {
+  const deps = await awsDeps();
+  const engines: DatabaseEngine[] = [];
+  for (const engine of ['postgresql', 'mysql'] as const) {
+    try {
+      engines.push(
+        await deps.engineFor({
+          tenantId: 'reconciler',
+          cloneId: '000000000000',
+          engine,
+          placement: 'shared',
+        }),
+      );
+    } catch (error) {
+      // No shared server of this engine is configured here.
+      if (!(error instanceof ValidationError)) throw error;
+    }
+  }
+  const report = await reconcile(
+    {
+      registry: deps.registry,
+      secrets: deps.secrets,
+      namespace: deps.namespace,
+      engines,
+      dedicated: deps.dedicated,
+    },
+    { apply: true },
+  );
+  logger.info('reconcile pass', { counts: report.counts });
   return report.counts;
 };

@@ -17,6 +17,8 @@ import { HEALTH_METRICS, HEALTH_METRICS_NAMESPACE } from '../../functions/adapte
 export interface HealthMonitoringProps {
   /** The health monitor's Lambda (handler `checkHealth`). */
   readonly monitor: IFunction;
+  /** The reconciler's Lambda (handler `reconcileFleet`), run every hour. */
+  readonly reconciler?: IFunction;
 }
 
 /**
@@ -36,6 +38,12 @@ export class HealthMonitoring extends Construct {
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(props.monitor, { retryAttempts: 0 })],
     });
+    if (props.reconciler)
+      new Rule(this, 'ReconcileSchedule', {
+        description: 'Clone Factory reconciler: orphans, dangling and stuck entries',
+        schedule: Schedule.rate(Duration.hours(1)),
+        targets: [new LambdaFunction(props.reconciler, { retryAttempts: 0 })],
+      });
     const metric = (name: string, statistic = 'Maximum') =>
       new Metric({
         namespace: HEALTH_METRICS_NAMESPACE,

@@ -66,6 +66,8 @@ export class CloneWorkflows extends Construct {
   readonly upgradeStateMachine?: StateMachine;
   /** The health monitor's function: the steps' access to the servers and secrets, read-only use. */
   readonly healthFunction: IFunction;
+  /** The reconciler's function: the steps' rights, and listing secrets to find orphans. */
+  readonly reconcileFunction: IFunction;
   readonly functions: IFunction[] = [];
 
   constructor(scope: Construct, id: string, props: CloneWorkflowsProps) {
@@ -230,6 +232,24 @@ export class CloneWorkflows extends Construct {
     );
     if (props.upgradeRunsTable) this.upgradeStateMachine = this.upgradeWorkflow(task);
     this.healthFunction = stepFunction('checkHealth');
+    this.reconcileFunction = stepFunction('reconcileFleet');
+    Grant.addToPrincipal({
+      grantee: this.reconcileFunction,
+      actions: ['secretsmanager:ListSecrets'],
+      resourceArns: ['*'],
+    });
+    NagSuppressions.addResourceSuppressions(
+      this.reconcileFunction,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ListSecrets has no resource-level permissions; the reconciler reads and deletes only secrets under the clone prefix, tagged with a clone id.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
   }
 
   /**

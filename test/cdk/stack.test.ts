@@ -173,8 +173,12 @@ describe('CloneFactoryStack', () => {
   });
 
   it('runs the health monitor every minute, with alarms on unreachable clones, isolation failures and drift, and a dashboard', () => {
-    const [rule] = Object.values(template.findResources('AWS::Events::Rule'));
-    expect(rule?.Properties.ScheduleExpression).toBe('rate(1 minute)');
+    const rules = Object.values(template.findResources('AWS::Events::Rule'));
+    expect(rules.map((r) => r.Properties.ScheduleExpression).sort()).toEqual([
+      'rate(1 hour)',
+      'rate(1 minute)',
+    ]);
+    const rule = rules.find((r) => r.Properties.ScheduleExpression === 'rate(1 minute)');
     const monitor = Object.entries(
       template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.checkHealth' } }),
     );
@@ -257,8 +261,9 @@ describe('CloneFactoryStack', () => {
       expect(f.Properties.Architectures).toEqual(['arm64']);
     }
     const functions = all.filter((f) => 'PG_ADMIN_SECRET_ARN' in (f.Properties.Environment?.Variables ?? {}));
-    // 12 clone and deprovision steps, 4 upgrade steps (both waves share one function), the health monitor
-    expect(functions).toHaveLength(17);
+    // 12 clone and deprovision steps, 4 upgrade steps (both waves share one function), the health
+    // monitor and the reconciler
+    expect(functions).toHaveLength(18);
     for (const f of functions) {
       expect(f.Properties.Runtime).toBe('nodejs22.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);
@@ -292,6 +297,11 @@ describe('CloneFactoryStack', () => {
     expect(secretStatements.length).toBeGreaterThan(0);
     for (const s of secretStatements) {
       const resource = JSON.stringify(s.Resource);
+      // ListSecrets has no resource-level permissions: the reconciler's, alone.
+      if (resource === '"*"') {
+        expect(s.Action).toBe('secretsmanager:ListSecrets');
+        continue;
+      }
       expect(
         resource === JSON.stringify(PG_SECRET) ||
           resource.includes(':secret:cf/clones/*') ||
@@ -336,7 +346,7 @@ describe('CloneFactoryStack', () => {
     const steps = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (f) => f.Properties.Environment?.Variables?.DEDICATED_PROVISIONER === 'rds',
     );
-    expect(steps).toHaveLength(18);
+    expect(steps).toHaveLength(19);
     for (const f of steps) expect(f.Properties.VpcConfig?.SecurityGroupIds).toHaveLength(1);
   });
 
