@@ -10,6 +10,7 @@ import { authorizerSuite } from './suites/authorizer.js';
 import { cloneSuite } from './suites/clone.js';
 import { dedicatedSuite } from './suites/dedicated.js';
 import { fleetSuite } from './suites/fleet.js';
+import { healthSuite } from './suites/health.js';
 import { imagesSuite } from './suites/images.js';
 
 export interface SuiteContext {
@@ -30,6 +31,7 @@ const SUITES: Record<string, (ctx: SuiteContext) => Promise<SuiteResult>> = {
   clone: cloneSuite,
   dedicated: dedicatedSuite,
   fleet: fleetSuite,
+  health: healthSuite,
   authorizer: authorizerSuite,
   api: apiSuite,
 };

@@ -173,7 +173,7 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteResult> {
 }
 
 /** A READY v1.0 tenant made with the clone workflow's steps, minus the state machine and probe. */
-async function seedOne(plane: LocalControlPlane, tenantId: string): Promise<void> {
+export async function seedOne(plane: LocalControlPlane, tenantId: string): Promise<void> {
   const now = new Date().toISOString();
   const record = {
     tenantId,
