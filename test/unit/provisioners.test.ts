@@ -217,6 +217,47 @@ describe('RdsProvisioner, at the request level', () => {
       { DBInstanceIdentifier: 'cf-a1b2c3d4e5f6', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
     ]);
   });
+
+  it('lists its tenant instances for the reconciler: tagged, in the namespace, not being deleted, across pages', async () => {
+    const created = new Date('2026-11-27T10:00:00Z');
+    const instance = (id: string, status: string, tags: typeof TAGS | undefined, engine = 'postgres') => ({
+      DBInstanceIdentifier: id,
+      DBInstanceStatus: status,
+      Engine: engine,
+      InstanceCreateTime: created,
+      TagList: tags,
+    });
+    const other = [
+      { Key: 'clonefactory:clone-id', Value: 'ffffffffffff' },
+      { Key: 'clonefactory:tenant-id', Value: 'beta' },
+      { Key: 'clonefactory:managed-by', Value: 'clonefactory' },
+    ];
+    rds
+      .on(DescribeDBInstancesCommand, { MaxRecords: 100, Marker: undefined })
+      .resolves({
+        DBInstances: [
+          instance('cf-a1b2c3d4e5f6', 'available', TAGS),
+          instance('cf-untagged', 'available', undefined),
+          instance('other-a1b2c3d4e5f6', 'available', TAGS),
+        ],
+        Marker: 'page-2',
+      })
+      .on(DescribeDBInstancesCommand, { MaxRecords: 100, Marker: 'page-2' })
+      .resolves({
+        DBInstances: [
+          instance('cf-ffffffffffff', 'available', other, 'mysql'),
+          instance('cf-gone', 'deleting', other),
+        ],
+      });
+    expect(await provisioner().listInstances()).toEqual([
+      { cloneId: 'a1b2c3d4e5f6', tenantId: 'acme', engine: 'postgresql', createdAt: created.toISOString() },
+      { cloneId: 'ffffffffffff', tenantId: 'beta', engine: 'mysql', createdAt: created.toISOString() },
+    ]);
+    expect(rds.commandCalls(DescribeDBInstancesCommand).map((c) => c.args[0].input)).toEqual([
+      { MaxRecords: 100, Marker: undefined },
+      { MaxRecords: 100, Marker: 'page-2' },
+    ]);
+  });
 });
 
 describe('FargateProvisioner, at the request level', () => {

@@ -151,6 +151,43 @@ export class RdsProvisioner implements DedicatedProvisioner {
     return engine;
   }
 
+  /**
+   * Every tenant instance of this namespace, by its tags (clone id, tenant id, managed-by),
+   * with RDS's creation time: for the reconciler. Instances on their way out are left out.
+   */
+  async listInstances(): Promise<
+    { cloneId: string; tenantId: string; engine: EngineName; createdAt: string }[]
+  > {
+    const out: { cloneId: string; tenantId: string; engine: EngineName; createdAt: string }[] = [];
+    const prefix = `${this.options.namespace}-`;
+    let marker: string | undefined;
+    do {
+      const page = await this.options.rds.send(
+        new DescribeDBInstancesCommand({ MaxRecords: 100, Marker: marker }),
+      );
+      for (const i of page.DBInstances ?? []) {
+        const tag = (key: string) => i.TagList?.find((t) => t.Key === key)?.Value;
+        const cloneId = ownerOf(i.TagList);
+        if (
+          !cloneId ||
+          !i.DBInstanceIdentifier?.startsWith(prefix) ||
+          tag(INSTANCE_TAGS.managedBy) !== 'clonefactory' ||
+          i.DBInstanceStatus === 'deleting' ||
+          !i.InstanceCreateTime
+        )
+          continue;
+        out.push({
+          cloneId,
+          tenantId: tag(INSTANCE_TAGS.tenantId) ?? '',
+          engine: i.Engine === 'postgres' ? 'postgresql' : 'mysql',
+          createdAt: i.InstanceCreateTime.toISOString(),
+        });
+      }
+      marker = page.Marker;
+    } while (marker);
+    return out;
+  }
+
   async others(target: CloneTarget): Promise<{ engine: DatabaseEngine; database: string }[]> {
     const own = this.identifier(target);
     const prefix = `${this.options.namespace}-`;
