@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pMap from 'p-map';
+import type { DatabaseEngine } from '../../functions/core/engine.js';
 import { runExecutionName, type UpgradeRun } from '../../functions/core/fleet-upgrade.js';
 import { cloneExecutionName } from '../../functions/core/tenant-service.js';
 import { newCloneId } from '../../functions/core/tenants.js';
@@ -46,12 +48,8 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteResult> {
   let seq = 0;
   const seed = async (n: number): Promise<string[]> => {
     const ids = Array.from({ length: n }, () => `fleet-${String(seq++).padStart(5, '0')}`);
-    const queue = [...ids];
-    const worker = async () => {
-      for (let id = queue.shift(); id; id = queue.shift()) await seedOne(plane, id);
-    };
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: 4 }, worker));
+    await seedTenants(plane, ids);
     ctx.log(`seeded ${n} v1.0 tenants in ${round((performance.now() - t0) / 1000)} s`);
     return ids;
   };
@@ -159,12 +157,7 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteResult> {
     };
   } finally {
     ctx.log('removing the tenants');
-    const queue = await plane.tenants.list();
-    const remover = async () => {
-      for (let r = queue.shift(); r; r = queue.shift())
-        await removeArtefacts(engine, plane.deps, r.cloneId).catch(() => {});
-    };
-    await Promise.all(Array.from({ length: 4 }, remover));
+    await removeAllTenants(plane, engine);
     await plane.close();
     for (const db of await engine.listDatabases(`${NS}_`)) await engine.dropDatabase(db);
     await env.close();
@@ -172,8 +165,22 @@ export async function fleetSuite(ctx: SuiteContext): Promise<SuiteResult> {
   }
 }
 
+/** Seeds these tenants, four at a time (see seedOne). */
+export async function seedTenants(plane: LocalControlPlane, ids: readonly string[]): Promise<void> {
+  await pMap(ids, (id) => seedOne(plane, id), { concurrency: 4 });
+}
+
+/** Removes every tenant's database, roles and secret, four at a time; what fails is left to the namespace drop. */
+export async function removeAllTenants(plane: LocalControlPlane, engine: DatabaseEngine): Promise<void> {
+  await pMap(
+    await plane.tenants.list(),
+    (r) => removeArtefacts(engine, plane.deps, r.cloneId).catch(() => {}),
+    { concurrency: 4 },
+  );
+}
+
 /** A READY v1.0 tenant made with the clone workflow's steps, minus the state machine and probe. */
-export async function seedOne(plane: LocalControlPlane, tenantId: string): Promise<void> {
+async function seedOne(plane: LocalControlPlane, tenantId: string): Promise<void> {
   const now = new Date().toISOString();
   const record = {
     tenantId,

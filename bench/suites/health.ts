@@ -2,12 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEALTH_INTERVAL_SECONDS } from '../../functions/core/health.js';
-import { removeArtefacts } from '../../functions/core/workflow/clone-workflow.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
 import { LocalEnvironment } from '../../local/environment.js';
 import type { SuiteContext, SuiteResult } from '../run.js';
 import { round, summarize } from '../stats.js';
-import { seedOne } from './fleet.js';
+import { removeAllTenants, seedTenants } from './fleet.js';
 
 const NS = 'cfh';
 
@@ -25,12 +24,10 @@ export async function healthSuite(ctx: SuiteContext): Promise<SuiteResult> {
   const plane = await LocalControlPlane.start({ env, namespace: NS });
   const engine = await env.engine('postgresql');
   try {
-    const queue = Array.from({ length: size }, (_, i) => `health-${String(i).padStart(5, '0')}`);
     const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (let id = queue.shift(); id; id = queue.shift()) await seedOne(plane, id);
-      }),
+    await seedTenants(
+      plane,
+      Array.from({ length: size }, (_, i) => `health-${String(i).padStart(5, '0')}`),
     );
     ctx.log(`seeded ${size} tenants in ${round((performance.now() - t0) / 1000)} s`);
     const rows: string[][] = [];
@@ -69,13 +66,7 @@ export async function healthSuite(ctx: SuiteContext): Promise<SuiteResult> {
     };
   } finally {
     ctx.log('removing the tenants');
-    const records = await plane.tenants.list();
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (let r = records.shift(); r; r = records.shift())
-          await removeArtefacts(engine, plane.deps, r.cloneId).catch(() => {});
-      }),
-    );
+    await removeAllTenants(plane, engine);
     await plane.close();
     for (const db of await engine.listDatabases(`${NS}_`)) await engine.dropDatabase(db);
     await env.close();

@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import type { DatabaseEngine } from './engine.js';
 import { errorMessage, LoginRefusedError, TenantStateConflictError } from './errors.js';
 import { fingerprint } from './fingerprint.js';
@@ -50,29 +51,27 @@ export async function checkFleetHealth(deps: HealthDeps, options: HealthOptions 
   const ready = (await deps.registry.list({ state: 'READY' })).filter((r) => r.database && r.secretId);
   const rate = options.isolationSample ?? DEFAULT_ISOLATION_SAMPLE;
   const sample = options.sample ?? (() => Math.random() < rate);
-  const queue = [...ready];
-  const out: HealthReport['clones'][number][] = [];
-  const worker = async () => {
-    for (let r = queue.shift(); r; r = queue.shift()) {
-      const neighbour = sample(r)
-        ? ready.find(
-            (o) => o.cloneId !== r?.cloneId && o.engine === r?.engine && o.placement === r?.placement,
-          )
-        : undefined;
+  // The isolation probe tries a neighbour on the same server: shared clones only (a
+  // dedicated clone's neighbours live on other servers, where its roles do not even exist).
+  const shared = ready.filter((r) => r.placement === 'shared');
+  const out = await pMap(
+    ready,
+    async (r) => {
+      const neighbour =
+        r.placement === 'shared' && sample(r)
+          ? shared.find((o) => o.cloneId !== r.cloneId && o.engine === r.engine)
+          : undefined;
       const health = await checkClone(deps, r, { neighbour, probe: Boolean(neighbour), now });
-      out.push({ tenantId: r.tenantId, cloneId: r.cloneId, ...health });
       try {
         await deps.registry.transition(r.tenantId, r.cloneId, ['READY'], 'READY', { health });
       } catch (error) {
         // Deleted or moved meanwhile: its health is no longer this pass's business.
         if (!(error instanceof TenantStateConflictError)) throw error;
       }
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_HEALTH_CONCURRENCY) }, worker),
+      return { tenantId: r.tenantId, cloneId: r.cloneId, ...health };
+    },
+    { concurrency: Math.max(1, options.concurrency ?? DEFAULT_HEALTH_CONCURRENCY) },
   );
-  out.sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1));
   const count = (s: CloneHealth['status']) => out.filter((c) => c.status === s).length;
   return {
     checkedAt: now().toISOString(),

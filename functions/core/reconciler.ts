@@ -4,6 +4,7 @@ import type { DedicatedProvisioner } from './placement.js';
 import type { CloneRegistry } from './registry.js';
 import type { SecretStore } from './secrets.js';
 import { APP_ROLES, type CloneRecord, type CloneState, physicalNames } from './tenants.js';
+import { removeArtefacts } from './workflow/clone-workflow.js';
 
 /**
  * Longer than the longest execution that can be making an artefact: the clone state machine
@@ -132,17 +133,11 @@ export async function reconcile(
         continue;
       }
       const entry = { kind: 'database' as const, name, where: engine.location, cloneId, ...decide(marker) };
+      // An orphan clone goes the way a rollback removes one: database, roles and secret.
       await attempt(entry, async () => {
-        await engine.dropDatabase(name);
-        if (cloneId) {
-          const names = physicalNames(ns, cloneId);
-          await engine.dropTenantAccess({
-            cloneId,
-            database: names.database,
-            ownerRole: names.ownerRole,
-            roleNames: APP_ROLES.map((r) => names.roles[r]),
-          });
-        }
+        if (cloneId && physicalNames(ns, cloneId).database === name)
+          await removeArtefacts(engine, deps, cloneId);
+        else await engine.dropDatabase(name);
       });
     }
     for (const role of (await engine.listMarkedRoles?.(`${ns}_r_`)) ?? []) {

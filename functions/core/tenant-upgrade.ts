@@ -476,9 +476,8 @@ export async function detectDrift(
         out.push({ ...base, drifted: false, live: live.hash, expected, differences: [] });
         continue;
       }
-      const key = `${r.engine}/${r.placement}/${r.cloneId}/${r.version}/${r.industry}`;
       // One scratch copy per template on a shared server; a dedicated instance has its own.
-      const schemaKey = r.placement === 'shared' ? `${r.engine}/${r.version}/${r.industry}` : key;
+      const schemaKey = `${r.engine}/${r.version}/${r.industry}${r.placement === 'shared' ? '' : `/${r.cloneId}`}`;
       let schema = schemas.get(schemaKey);
       if (!schema) {
         schema = freshSchema(deps, engine, r.version, r.industry);

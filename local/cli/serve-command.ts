@@ -109,12 +109,13 @@ export function serveCommand(): Command {
         log(
           `reconciler: every ${reconcileEvery} s, ${apply ? 'applying' : 'reporting only (RECONCILE_APPLY=1 to act)'}`,
         );
-      const status = await plane.status();
+      // From the registry alone: \`clonectl status\` also reads every execution history.
+      const byState = new Map<string, number>();
+      for (const t of await plane.tenants.list())
+        if (t.state !== 'DELETED') byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
       log(
-        `ready: ${status.tenants} tenants (${
-          Object.entries(status.byState)
-            .map(([k, v]) => `${v} ${k}`)
-            .join(', ') || 'none yet'
+        `ready: ${[...byState.values()].reduce((a, b) => a + b, 0)} tenants (${
+          [...byState].map(([k, v]) => `${v} ${k}`).join(', ') || 'none yet'
         }); \`clonectl status\` for the overview`,
       );
       const stop = async (signal: string) => {

@@ -48,12 +48,7 @@ for (const name of ['postgresql', 'mysql', 'sqlite'] as const) {
 
     beforeAll(async () => {
       t = await startTestPlane();
-      engine = await t.plane.deps.engineFor({
-        tenantId: 'none',
-        engine: name,
-        placement: 'shared',
-        cloneId: '000000000000',
-      });
+      engine = await t.shared(name);
       v10 = await freshFingerprint(t.plane.deps, engine, 'v1.0', 'technology');
       v11 = await freshFingerprint(t.plane.deps, engine, 'v1.1', 'technology');
     }, 120_000);
@@ -124,12 +119,7 @@ describe('resuming, dry runs and drift on PostgreSQL and SQLite', () => {
         if (stopAt && started === stopAt.after) await t.plane.upgrades.stop(stopAt.runId);
       },
     });
-    pgEngine = await t.plane.deps.engineFor({
-      tenantId: 'none',
-      engine: 'postgresql',
-      placement: 'shared',
-      cloneId: '000000000000',
-    });
+    pgEngine = await t.shared('postgresql');
   }, 120_000);
   afterAll(() => t?.close());
 

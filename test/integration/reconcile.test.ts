@@ -26,14 +26,8 @@ describe('reconcile', () => {
 
   beforeAll(async () => {
     t = await startTestPlane();
-    const target = (engine: 'postgresql' | 'sqlite') => ({
-      tenantId: 'none',
-      cloneId: '000000000000',
-      engine,
-      placement: 'shared' as const,
-    });
-    pgEngine = await t.plane.deps.engineFor(target('postgresql'));
-    sqlite = await t.plane.deps.engineFor(target('sqlite'));
+    pgEngine = await t.shared('postgresql');
+    sqlite = await t.shared('sqlite');
     // Live tenants: one stays READY, one loses its database behind the registry's back.
     for (const tenantId of ['rec-live', 'rec-dangling']) {
       const r = await t.create({ tenantId, engine: 'postgresql' });

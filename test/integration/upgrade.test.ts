@@ -69,12 +69,7 @@ for (const name of ['postgresql', 'mysql', 'sqlite'] as const satisfies readonly
 
     beforeAll(async () => {
       t = await startTestPlane();
-      engine = await t.plane.deps.engineFor({
-        tenantId: 'none',
-        engine: name,
-        placement: 'shared',
-        cloneId: '000000000000',
-      });
+      engine = await t.shared(name);
       v10Tables = (await t.plane.deps.catalog.resolve(name, 'v1.0', 'technology')).tables;
     }, 120_000);
     afterAll(() => t?.close());

@@ -23,6 +23,8 @@ export interface TestPlane {
   readonly namespace: string;
   readonly home: string;
   create(request: Record<string, unknown>): Promise<ExecutionRecord>;
+  /** The shared server (or SQLite directory) of an engine, as this plane uses it. */
+  shared(engine: EngineName): Promise<DatabaseEngine>;
   /** What is left of a clone on its engine and in the secret store. */
   artefacts(
     engine: EngineName,
@@ -58,6 +60,9 @@ export async function startTestPlane(
     async create(request) {
       const r = await plane.tenants.create({ industry: 'technology', version: 'v1.1', ...request });
       return plane.runner.wait(r.executionName);
+    },
+    shared(engine) {
+      return plane.deps.engineFor({ tenantId: 'none', cloneId: '000000000000', engine, placement: 'shared' });
     },
     async artefacts(engineName, cloneId) {
       const engine: DatabaseEngine = await env.engine(engineName);

@@ -425,7 +425,10 @@ export async function removeClone(
 }
 
 /** Deletes the clone's secret if it is tagged with this clone id; else names it as foreign. */
-async function removeSecret(deps: CloneWorkflowDeps, cloneId: string): Promise<string[]> {
+async function removeSecret(
+  deps: Pick<CloneWorkflowDeps, 'namespace' | 'secrets'>,
+  cloneId: string,
+): Promise<string[]> {
   const names = physicalNames(deps.namespace, cloneId);
   const tags = await deps.secrets.tags(names.secretId);
   if (!tags) return [];
@@ -440,7 +443,7 @@ async function removeSecret(deps: CloneWorkflowDeps, cloneId: string): Promise<s
  */
 export async function removeArtefacts(
   engine: DatabaseEngine,
-  deps: CloneWorkflowDeps,
+  deps: Pick<CloneWorkflowDeps, 'namespace' | 'secrets'>,
   cloneId: string,
 ): Promise<{ readonly foreign: readonly string[] }> {
   const names = physicalNames(deps.namespace, cloneId);

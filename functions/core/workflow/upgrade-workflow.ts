@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import { z } from 'zod';
 import { errorMessage, TenantStateConflictError, TransientError, ValidationError } from '../errors.js';
 import {
@@ -75,22 +76,19 @@ export const upgradeSteps = {
       throw new TenantStateConflictError(`upgrade run ${run.runId}`, run.state, 'plan (it must be RUNNING)');
     let upgraded = 0;
     if (!run.dryRun) {
-      const queue = [...run.tenants];
       const at = new Date().toISOString();
-      const worker = async () => {
-        for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      await pMap(
+        run.tenants,
+        async (id) => {
           const record = await deps.registry.get(id);
-          if (record && doneBy(record, run)) {
-            upgraded++;
-            continue;
-          }
-          if (record?.state === 'READY')
+          if (record && doneBy(record, run)) upgraded++;
+          else if (record?.state === 'READY')
             await setStatus(deps, record, { runId: run.runId, to: run.to, status: 'queued', at }).catch(
               ignoreConflict,
             );
-        }
-      };
-      await Promise.all(Array.from({ length: PLAN_PARALLELISM }, worker));
+        },
+        { concurrency: PLAN_PARALLELISM },
+      );
     }
     await runs(deps).transition(run.runId, ['RUNNING'], 'RUNNING', {
       upgraded,
