@@ -69,9 +69,9 @@ export interface DedicatedProvisioner {
   deprovision(target: CloneTarget): Promise<void>;
   /**
    * Every tenant instance it runs, by the marker it carries (clone id, creation time): for the
-   * reconciler. Absent where instances cannot be listed yet (the AWS provisioners).
+   * reconciler.
    */
-  listInstances?(): Promise<
+  listInstances(): Promise<
     readonly {
       readonly cloneId: string;
       readonly tenantId: string;

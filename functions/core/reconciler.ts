@@ -164,7 +164,7 @@ export async function reconcile(
     }
   }
 
-  for (const instance of (await deps.dedicated?.listInstances?.()) ?? []) {
+  for (const instance of (await deps.dedicated?.listInstances()) ?? []) {
     if (live.has(instance.cloneId)) continue;
     await attempt(
       {

@@ -25,13 +25,14 @@ export function stepHandler(
   parentLogger: Logger = logger,
 ) {
   return async (event: unknown): Promise<unknown> => {
+    const { state, executionId } = taskPayload(event, name);
     const ids =
-      event && typeof event === 'object' ? (event as { tenantId?: unknown; cloneId?: unknown }) : {};
+      state && typeof state === 'object' ? (state as { tenantId?: unknown; cloneId?: unknown }) : {};
     // Keys per call, not a child logger per call: creating one cost about 2 ms of every clone.
-    const keys = { step: name, tenantId: ids.tenantId, cloneId: ids.cloneId };
+    const keys = { step: name, executionId, tenantId: ids.tenantId, cloneId: ids.cloneId };
     try {
       const run = { clone: runCloneStep, deprovision: runDeprovisionStep, upgrade: runUpgradeStep }[workflow];
-      const result = await run(name, event, await deps());
+      const result = await run(name, state, await deps());
       parentLogger.info('step succeeded', keys);
       return result;
     } catch (error) {
@@ -43,6 +44,25 @@ export function stepHandler(
       throw error;
     }
   };
+}
+
+/**
+ * Every Task state sends `{ state, executionId }` (its Parameters in CDK): the workflow state,
+ * and the execution's id, which the step's log lines carry as a key.
+ */
+export function taskPayload(event: unknown, step: string): { state: unknown; executionId: string } {
+  const payload = event as { state?: unknown; executionId?: unknown } | null;
+  if (
+    !payload ||
+    typeof payload !== 'object' ||
+    typeof payload.executionId !== 'string' ||
+    !('state' in payload) ||
+    Object.keys(payload).length !== 2
+  )
+    throw new ValidationError(
+      `${step}: expected a task payload { state, executionId }; is the state machine's definition older than this function?`,
+    );
+  return { state: payload.state, executionId: payload.executionId };
 }
 
 export const selectTemplate = stepHandler('Select template');

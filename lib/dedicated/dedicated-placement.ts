@@ -295,7 +295,7 @@ export class DedicatedPlacement extends Construct {
         conditions: tagged,
       }),
       new PolicyStatement({
-        actions: ['ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks'],
+        actions: ['ecs:ListServices', 'ecs:DescribeServices', 'ecs:ListTasks', 'ecs:DescribeTasks'],
         resources: ['*'],
         conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
       }),

@@ -16,6 +16,7 @@ import {
   LogLevel,
   StateMachine,
   StateMachineType,
+  TaskInput,
   type TaskStateBase,
   Timeout,
   Wait,
@@ -145,6 +146,8 @@ export class CloneWorkflows extends Construct {
       const invoke = new LambdaInvoke(this, stateName, {
         stateName,
         lambdaFunction: fn,
+        // The state, with the execution's id beside it for the step's logs (a log key).
+        payload: TaskInput.fromObject({ state: JsonPath.entirePayload, executionId: JsonPath.executionId }),
         payloadResponseOnly: true,
         retryOnServiceExceptions: false,
         taskTimeout: Timeout.duration(Duration.minutes(5)),

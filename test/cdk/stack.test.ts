@@ -245,11 +245,13 @@ describe('CloneFactoryStack', () => {
     }
   });
 
-  it('keeps secrets out of state: Lambda results are passed through whole, never reshaped from secret paths', () => {
+  it('keeps secrets out of state: each Task gets the state and the execution id, and its result passes through whole', () => {
     const text = JSON.stringify([definition('CloneStateMachine'), definition('DeprovisionStateMachine')]);
     expect(text).not.toMatch(/password|SecretString|secretsmanager/i);
     for (const s of Object.values(definition('CloneStateMachine').States)) {
-      expect(s.Parameters).toBeUndefined();
+      if (s.Type === 'Task')
+        expect(s.Parameters).toEqual({ 'state.$': '$', 'executionId.$': '$$.Execution.Id' });
+      else expect(s.Parameters).toBeUndefined();
       expect(s.ResultSelector).toBeUndefined();
     }
   });

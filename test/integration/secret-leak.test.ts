@@ -123,5 +123,25 @@ describe('secrets never leave the secret store', () => {
     expect(secrets.length).toBeGreaterThanOrEqual(16);
     const hits = secrets.filter((s) => haystack.includes(s));
     expect(hits).toEqual([]);
+    // Every step's log line carries the tenant, clone and execution as keys.
+    const stepLines = captured
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.startsWith('{') && line.includes('"step '))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(stepLines.length).toBeGreaterThan(20);
+    for (const line of stepLines) {
+      expect(line.executionId).toMatch(/^local:(clone|deprovision|upgrade):/);
+      // An upgrade run's own states carry its run id; its items and every clone or deletion
+      // step carry the tenant, and a clone or deletion step its clone.
+      if (!String(line.executionId).startsWith('local:upgrade:'))
+        expect(line).toMatchObject({ tenantId: expect.any(String), cloneId: expect.any(String) });
+    }
+    expect(stepLines).toContainEqual(
+      expect.objectContaining({
+        step: 'Verify and register',
+        tenantId: 'leak-sq',
+        cloneId: expect.any(String),
+      }),
+    );
   }, 240_000);
 });

@@ -5,6 +5,7 @@ import {
   DescribeServicesCommand,
   DescribeTasksCommand,
   ECSClient,
+  ListServicesCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
 } from '@aws-sdk/client-ecs';
@@ -279,7 +280,10 @@ describe('FargateProvisioner, at the request level', () => {
       logGroup: 'cf-tenant-dbs',
       region: 'eu-west-1',
     });
-  const ECS_TAGS = TAGS.map((t) => ({ key: t.Key, value: t.Value }));
+  const ECS_TAGS = [
+    ...TAGS.map((t) => ({ key: t.Key, value: t.Value })),
+    { key: 'clonefactory:engine', value: 'postgresql' },
+  ];
   beforeEach(() => {
     ecs.reset();
     efs.reset();
@@ -331,6 +335,7 @@ describe('FargateProvisioner, at the request level', () => {
       mountPoints: [{ sourceVolume: 'data', containerPath: '/var/lib/postgresql/data' }],
       secrets: [{ name: 'POSTGRES_PASSWORD', valueFrom: 'arn:secret:cf/instances/a1b2c3d4e5f6:password::' }],
     });
+    expect(definition?.tags).toEqual(ECS_TAGS);
     // no password in the task definition itself
     expect(JSON.stringify(definition)).not.toMatch(/"password"\s*:/);
     expect(ecs.commandCalls(CreateServiceCommand)[0]?.args[0].input).toEqual({
@@ -412,6 +417,58 @@ describe('FargateProvisioner, at the request level', () => {
       });
     expect(await provisioner().status(target)).toEqual({ state: 'pending', detail: 'IN_PROGRESS' });
     expect(await provisioner().status(target)).toEqual({ state: 'failed', detail: 'tasks failed to start' });
+  });
+
+  it('lists its tenant services for the reconciler: tagged, in the namespace, active, across pages and describe batches', async () => {
+    const created = new Date('2026-11-27T10:00:00Z');
+    const arn = (name: string) => `arn:aws:ecs:eu-west-1:1:service/cf-tenants/${name}`;
+    const first = Array.from({ length: 11 }, (_, i) => arn(i === 0 ? 'cf-a1b2c3d4e5f6' : `cf-x${i}`));
+    const other = [
+      { key: 'clonefactory:clone-id', value: 'ffffffffffff' },
+      { key: 'clonefactory:tenant-id', value: 'beta' },
+      { key: 'clonefactory:managed-by', value: 'clonefactory' },
+      { key: 'clonefactory:engine', value: 'mysql' },
+    ];
+    ecs
+      .on(ListServicesCommand, { cluster: 'cf-tenants', maxResults: 100, nextToken: undefined })
+      .resolves({ serviceArns: first, nextToken: 'page-2' })
+      .on(ListServicesCommand, { cluster: 'cf-tenants', maxResults: 100, nextToken: 'page-2' })
+      .resolves({ serviceArns: [arn('cf-ffffffffffff'), arn('cf-gone')] });
+    const service = (
+      serviceName: string,
+      tags: { key: string; value: string }[] | undefined,
+      status = 'ACTIVE',
+    ) => ({
+      serviceName,
+      status,
+      createdAt: created,
+      tags,
+    });
+    ecs.on(DescribeServicesCommand).callsFake((input: { services: string[] }) => ({
+      services: input.services.map((a) => {
+        const name = a.split('/').pop() as string;
+        if (name === 'cf-a1b2c3d4e5f6') return service(name, ECS_TAGS);
+        if (name === 'cf-ffffffffffff') return service(name, other);
+        if (name === 'cf-gone') return service(name, other, 'DRAINING');
+        return service(name, undefined); // unmarked: never reported
+      }),
+    }));
+    expect(await provisioner().listInstances()).toEqual([
+      { cloneId: 'a1b2c3d4e5f6', tenantId: 'acme', engine: 'postgresql', createdAt: created.toISOString() },
+      { cloneId: 'ffffffffffff', tenantId: 'beta', engine: 'mysql', createdAt: created.toISOString() },
+    ]);
+    expect(ecs.commandCalls(ListServicesCommand).map((c) => c.args[0].input)).toEqual([
+      { cluster: 'cf-tenants', maxResults: 100, nextToken: undefined },
+      { cluster: 'cf-tenants', maxResults: 100, nextToken: 'page-2' },
+    ]);
+    expect(ecs.commandCalls(DescribeServicesCommand).map((c) => c.args[0].input)).toEqual([
+      { cluster: 'cf-tenants', services: first.slice(0, 10), include: ['TAGS'] },
+      {
+        cluster: 'cf-tenants',
+        services: [first[10], arn('cf-ffffffffffff'), arn('cf-gone')],
+        include: ['TAGS'],
+      },
+    ]);
   });
 
   it('deprovisions the service, its task definition, its access point and its secret', async () => {

@@ -6,6 +6,7 @@ import {
   DescribeServicesCommand,
   DescribeTasksCommand,
   type ECSClient,
+  ListServicesCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
   type Service,
@@ -33,7 +34,7 @@ import type { CloneTarget, DedicatedProvisioner, InstanceStatus } from '../../co
 import { assertCloneId } from '../../core/tenants.js';
 import { MysqlEngine } from '../engines/mysql.js';
 import { PostgresEngine } from '../engines/postgres.js';
-import { instanceTags, ownerOf } from './tags.js';
+import { INSTANCE_TAGS, instanceTags, ownerOf } from './tags.js';
 
 export interface FargateProvisionerOptions {
   readonly ecs: ECSClient;
@@ -258,6 +259,57 @@ export class FargateProvisioner implements DedicatedProvisioner {
     }
   }
 
+  /**
+   * Every tenant service of this namespace on the cluster, by its tags (clone id, tenant id,
+   * engine, managed-by), with ECS's creation time: for the reconciler. ListServices pages by
+   * 100; DescribeServices takes 10 at a time. Services on their way out are left out.
+   */
+  async listInstances(): Promise<
+    { cloneId: string; tenantId: string; engine: EngineName; createdAt: string }[]
+  > {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.options.ecs.send(
+        new ListServicesCommand({ cluster: this.options.cluster, maxResults: 100, nextToken }),
+      );
+      arns.push(...(page.serviceArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const prefix = `${this.options.namespace}-`;
+    const out: { cloneId: string; tenantId: string; engine: EngineName; createdAt: string }[] = [];
+    for (let i = 0; i < arns.length; i += 10) {
+      const described = await this.options.ecs.send(
+        new DescribeServicesCommand({
+          cluster: this.options.cluster,
+          services: arns.slice(i, i + 10),
+          include: ['TAGS'],
+        }),
+      );
+      for (const service of described.services ?? []) {
+        const tag = (key: string) => service.tags?.find((t) => t.key === key)?.value;
+        const cloneId = ownerOf(service.tags);
+        const engine = tag(ENGINE_TAG);
+        if (
+          !cloneId ||
+          !service.serviceName?.startsWith(prefix) ||
+          tag(INSTANCE_TAGS.managedBy) !== 'clonefactory' ||
+          (engine !== 'postgresql' && engine !== 'mysql') ||
+          service.status !== 'ACTIVE' ||
+          !service.createdAt
+        )
+          continue;
+        out.push({
+          cloneId,
+          tenantId: tag(INSTANCE_TAGS.tenantId) ?? '',
+          engine,
+          createdAt: service.createdAt.toISOString(),
+        });
+      }
+    }
+    return out;
+  }
+
   private name(target: CloneTarget): string {
     return `${this.options.namespace}-${assertCloneId(target.cloneId)}`;
   }
@@ -363,9 +415,15 @@ function serverEngine(engine: EngineName): 'postgresql' | 'mysql' {
   return engine;
 }
 
+/** The instance tags, in ECS's spelling, and the engine, which the reconciler's listing reports. */
 function ecsTags(target: CloneTarget): { key: string; value: string }[] {
-  return instanceTags(target).map((t) => ({ key: t.Key, value: t.Value }));
+  return [
+    ...instanceTags(target).map((t) => ({ key: t.Key, value: t.Value })),
+    { key: ENGINE_TAG, value: target.engine },
+  ];
 }
+
+const ENGINE_TAG = 'clonefactory:engine';
 
 function engineAt(engine: EngineName, endpoint: string, user: string, password: string): DatabaseEngine {
   const auth = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
