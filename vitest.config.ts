@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The reliability suites run on their own: npm run test:reliability.
+    exclude: ['test/reliability/**', '**/node_modules/**'],
     // Integration tests talk to real servers; each file works in its own namespace.
     testTimeout: 60_000,
     hookTimeout: 120_000,
