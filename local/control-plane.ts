@@ -16,6 +16,7 @@ import type { DatabaseEngine } from '../functions/core/engine.js';
 import { ValidationError } from '../functions/core/errors.js';
 import { UpgradeService } from '../functions/core/fleet-upgrade.js';
 import { checkFleetHealth, type HealthOptions, type HealthReport } from '../functions/core/health.js';
+import { assertNamespace } from '../functions/core/identifiers.js';
 import type { CloneTarget, DedicatedProvisioner } from '../functions/core/placement.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../functions/core/reconciler.js';
 import { TemplateCatalog } from '../functions/core/templates.js';
@@ -134,7 +135,9 @@ export class LocalControlPlane {
         tableName: LOCAL_TABLES.clones,
         client: registryServer.client,
       });
-      const namespace = options.namespace ?? 'cf';
+      // Several control planes may share one server: each has its own namespace (the prefix of
+      // every database, role and secret it makes), and its reconciler looks at nothing else.
+      const namespace = assertNamespace(options.namespace ?? vars.CLONEFACTORY_NAMESPACE ?? 'cf');
       const instances = new LocalDedicatedInstances({
         dir: join(env.home, 'instances'),
         namespace,

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../../functions/core/errors.js';
 import { HEALTH_INTERVAL_SECONDS } from '../../functions/core/health.js';
+import { assertNamespace } from '../../functions/core/identifiers.js';
 import { RootImageManager } from '../../functions/core/images.js';
 import { TemplateCatalog } from '../../functions/core/templates.js';
 import { removeOwnerFile, writeOwnerFile } from '../client.js';
@@ -26,7 +27,8 @@ export function serveCommand(): Command {
       const log = (m: string) => console.log(`[clonefactory] ${m}`);
       const catalog = await TemplateCatalog.load();
       const env = new LocalEnvironment({ log });
-      log(`state directory ${env.home}`);
+      const namespace = assertNamespace(env.env.CLONEFACTORY_NAMESPACE ?? 'cf');
+      log(`state directory ${env.home}, namespace ${namespace}`);
       for (const name of catalog.engines) {
         const r = await env.tryEngine(name);
         if ('reason' in r) {
@@ -35,7 +37,7 @@ export function serveCommand(): Command {
         }
         log(`${name}: ${r.engine.location}`);
         if (!opts.build) continue;
-        const images = new RootImageManager(r.engine, catalog);
+        const images = new RootImageManager(r.engine, catalog, { namespace });
         for (const t of catalog.list({ engine: name })) {
           try {
             const img = await images.ensure(t.version, t.industry);
@@ -45,7 +47,7 @@ export function serveCommand(): Command {
           }
         }
       }
-      const plane = await LocalControlPlane.start({ env, log });
+      const plane = await LocalControlPlane.start({ env, log, namespace });
       await plane.startDedicatedServers(log);
       const server = await LocalServer.start({ plane, port: opts.port, host: opts.host });
       await writeOwnerFile(env.home, {

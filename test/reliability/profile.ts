@@ -61,7 +61,8 @@ function profileFromEnv(env: NodeJS.ProcessEnv): Profile {
   if (name !== 'quick' && name !== 'full')
     throw new Error(`RELIABILITY_PROFILE must be quick or full, not ${JSON.stringify(name)}`);
   const seed = env.RELIABILITY_SEED === undefined ? 20261127 : Number(env.RELIABILITY_SEED);
-  if (!Number.isSafeInteger(seed)) throw new Error(`RELIABILITY_SEED must be an integer, not ${env.RELIABILITY_SEED}`);
+  if (!Number.isSafeInteger(seed))
+    throw new Error(`RELIABILITY_SEED must be an integer, not ${env.RELIABILITY_SEED}`);
   return { ...PROFILES[name], seed };
 }
 
@@ -102,7 +103,11 @@ export function recordFigures(figures: SuiteFigures): void {
   mkdirSync(FIGURES_DIR, { recursive: true });
   writeFileSync(
     join(FIGURES_DIR, `${figures.suite}.json`),
-    JSON.stringify({ ...figures, profile: PROFILE.name, seed: PROFILE.seed, at: new Date().toISOString() }, null, 1),
+    JSON.stringify(
+      { ...figures, profile: PROFILE.name, seed: PROFILE.seed, at: new Date().toISOString() },
+      null,
+      1,
+    ),
   );
 }
 

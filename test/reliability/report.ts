@@ -61,8 +61,7 @@ export function markdownTable(suites: readonly SuiteFigures[]): string {
           .map(([k, v]) => `${k}: ${n(v)}`)
           .join(', ')}`
       : '–';
-    const bad =
-      s.badInputsTried === undefined ? '–' : `${n(s.badInputsRejected)} of ${n(s.badInputsTried)}`;
+    const bad = s.badInputsTried === undefined ? '–' : `${n(s.badInputsRejected)} of ${n(s.badInputsTried)}`;
     return `| ${s.suite} | ${n(s.runs)} | ${n(s.faultsInjected)} | ${n(s.orphans)} | ${n(s.crossTenantSuccesses)} | ${n(s.jwtAllows)} | ${bad} | ${load} |`;
   });
   return [
@@ -72,7 +71,13 @@ export function markdownTable(suites: readonly SuiteFigures[]): string {
   ].join('\n');
 }
 
-function writeDocsTable(report: { profile: string; seed: number; finishedAt: string; command: string; suites: SuiteFigures[] }): void {
+function writeDocsTable(report: {
+  profile: string;
+  seed: number;
+  finishedAt: string;
+  command: string;
+  suites: SuiteFigures[];
+}): void {
   if (!existsSync(DOCS)) return;
   const text = readFileSync(DOCS, 'utf8');
   const start = text.indexOf(START);
