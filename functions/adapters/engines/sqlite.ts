@@ -15,6 +15,7 @@ import type {
   TenantAccessPlan,
 } from '../../core/engine.js';
 import {
+  AccessDeniedError,
   DatabaseExistsError,
   DatabaseNotFoundError,
   errorMessage,
@@ -202,7 +203,18 @@ export class SqliteEngine implements DatabaseEngine {
     await chmod(this.path(name), 0o400);
   }
 
+  /**
+   * One at a time per file within this process: better-sqlite3 is synchronous, so a second
+   * BEGIN IMMEDIATE on a file whose write lock an open transaction holds would wait in
+   * SQLite's busy handler with the event loop blocked, and the holder (waiting on that same
+   * loop) could never finish: 5 s of a frozen process, then "database is locked". Waiting here
+   * instead is asynchronous. Other processes are still kept out by SQLite's own lock.
+   */
   async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return inTurn(this.path(name), () => this.transactionNow(name, fn));
+  }
+
+  private async transactionNow<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const db = this.open(name);
     let committed = false;
     try {
@@ -294,6 +306,8 @@ export class SqliteEngine implements DatabaseEngine {
     let guarded = mode === 'ro';
     const guardedExecutor: SqlExecutor = {
       query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+        if (ATTACH.test(sql))
+          return Promise.reject(new AccessDeniedError('a tenant session cannot ATTACH another database'));
         if (!guarded && !db.prepare(sql).readonly) {
           guardSession(db, mode);
           guarded = true;
@@ -402,6 +416,14 @@ const ROLE_MODE: Readonly<Record<AppRole, SessionMode>> = { admin: 'rw', user: '
 const SQL_MODES = "('rw', 'rwn', 'ro')";
 
 /**
+ * A statement that is an ATTACH: it would open any file this process can read, another
+ * tenant's database included. better-sqlite3 exposes neither sqlite3_limit nor an authorizer
+ * to turn ATTACH off, so tenant sessions refuse it by its first keyword: before it SQLite
+ * skips only whitespace, comments and empty statements (`;`), and prepare() takes one statement.
+ */
+const ATTACH = /^(?:[\s;]|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*ATTACH\b/i;
+
+/**
  * Session-local (TEMP) triggers: the control-plane tables refuse every write, and a `rwn`
  * session refuses DELETE on every table. A session running arbitrary SQL could drop its own
  * TEMP triggers; the tenant API runs only statements it builds (see docs/ARCHITECTURE.md).
@@ -439,6 +461,23 @@ function writeMarkerRow(db: Database.Database, marker: Marker): void {
 }
 
 /** fsync of a file or a directory (a directory's entries: a new link). */
+/** The tail of each file's queue of transactions in this process. */
+const turns = new Map<string, Promise<void>>();
+
+/** Runs `fn` after every earlier call for `key` has settled. */
+function inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (turns.get(key) ?? Promise.resolve()).then(fn);
+  const tail = run.then(
+    () => {},
+    () => {},
+  );
+  turns.set(key, tail);
+  void tail.then(() => {
+    if (turns.get(key) === tail) turns.delete(key);
+  });
+  return run;
+}
+
 async function syncFile(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
