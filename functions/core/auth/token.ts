@@ -47,6 +47,10 @@ export async function verifyToken(
   const parts = token.split('.');
   if (parts.length !== 3) throw new UnauthenticatedError('not a compact JWS (three segments)');
   if (!parts.every((p) => SEGMENT.test(p))) throw new UnauthenticatedError('segment is not base64url');
+  // Decoders ignore the unused low bits of a last character, so a signature has up to 16
+  // spellings: only the one an encoder writes is a token the issuer issued.
+  if (!parts.every((p) => Buffer.from(p, 'base64url').toString('base64url') === p))
+    throw new UnauthenticatedError('segment is not canonical base64url');
   const header = decodeObject(parts[0] as string, 'header');
   const payload = decodeObject(parts[1] as string, 'payload');
   const alg = header.alg;
@@ -84,14 +88,17 @@ function decodeObject(segment: string, what: string): Record<string, unknown> {
     throw new UnauthenticatedError(`${what} is not base64url`);
   }
   let ast: ReturnType<typeof parseJson>;
+  let value: unknown;
   try {
     ast = parseJson(text);
+    // momoa lets raw control characters into strings, JSON.parse does not: both must accept it.
+    value = JSON.parse(text);
   } catch {
     throw new UnauthenticatedError(`${what} is not JSON`);
   }
   if (ast.body.type !== 'Object') throw new UnauthenticatedError(`${what} is not a JSON object`);
   assertNoDuplicateMembers(ast.body, what);
-  return JSON.parse(text) as Record<string, unknown>;
+  return value as Record<string, unknown>;
 }
 
 /** JSON.parse keeps the last of two equal member names; a verifier and an app may disagree on which. */
