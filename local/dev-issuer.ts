@@ -72,7 +72,11 @@ export class DevIssuer {
     const email = request.email.trim();
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254)
       throw new ValidationError(`invalid email ${JSON.stringify(request.email)}`, 'email');
-    if (!request.operator && (!request.tenant || !TENANT_ID.test(request.tenant)))
+    // An operator token has no tenant; a tenant it is given must still be a valid one.
+    if (
+      (!request.operator || request.tenant !== undefined) &&
+      (!request.tenant || !TENANT_ID.test(request.tenant))
+    )
       throw new ValidationError('a user token needs --tenant with a valid tenant id', 'tenant');
     const ttl = request.ttlSeconds ?? 3600;
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400)

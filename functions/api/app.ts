@@ -83,6 +83,19 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
       throw new ValidationError('request body must be JSON', 'body');
     }
   };
+  /** A JSON object holding only `known` fields: a misspelt field is an error, never a silent default. */
+  const fields = async (c: Context<ApiEnv>, known: readonly string[]): Promise<Record<string, unknown>> => {
+    const body = await json(c);
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new ValidationError('the body must be a JSON object', 'body');
+    const unknown = Object.keys(body).find((k) => !known.includes(k));
+    if (unknown !== undefined)
+      throw new ValidationError(
+        `unknown field ${JSON.stringify(unknown.slice(0, 64))}; known: ${known.join(', ')}`,
+        'body',
+      );
+    return body as Record<string, unknown>;
+  };
   const changed = (userId: string) => deps.onUserChange?.(userId);
   const upgrades = (): UpgradeService => {
     if (!deps.upgrades) throw new ValidationError('fleet upgrades are not deployed here');
@@ -122,8 +135,8 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
         throw new ValidationError(
           'moving a tenant needs admin access to both placements; run `clonectl tenants move` where the control plane has it',
         );
-      const body = (await json(c)) as { placement?: unknown } | null;
-      const result = await deps.moveTenant(param(c, 'id'), body?.placement);
+      const body = await fields(c, ['placement']);
+      const result = await deps.moveTenant(param(c, 'id'), body.placement);
       // Its sessions point at the old placement: they close, and open again at the new one.
       await deps.onCloneGone?.(result.cloneId);
       return c.json(result);
@@ -133,15 +146,15 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
         throw new ValidationError(
           'upgrading one tenant needs admin access to its server; start a fleet run (POST /upgrades with selection.tenants) or run `clonectl tenants upgrade` where the control plane has it',
         );
-      const body = (await json(c)) as { to?: unknown } | null;
-      const result = await deps.upgradeTenant(param(c, 'id'), body?.to);
+      const body = await fields(c, ['to']);
+      const result = await deps.upgradeTenant(param(c, 'id'), body.to);
       await deps.onCloneGone?.(result.cloneId);
       return c.json(result);
     },
     'POST /tenants/:id/branch': async (c) => {
-      const body = (await json(c)) as { tenantId?: unknown } | null;
+      const body = await fields(c, ['tenantId']);
       const branch = deps.branchTenant ?? ((source, id) => deps.tenants.branch(source, { tenantId: id }));
-      const result = await branch(param(c, 'id'), body?.tenantId);
+      const result = await branch(param(c, 'id'), body.tenantId);
       return c.json(result, result.created ? 202 : 200);
     },
     'GET /drift': async (c) => {
@@ -160,14 +173,15 @@ export function createApiApp(deps: ApiDeps): Hono<ApiEnv> {
         throw new ValidationError(
           'the reconciler needs admin access to the servers; run `clonectl reconcile` there',
         );
-      const body = (await json(c)) as { apply?: unknown; graceMs?: unknown } | null;
-      if (body?.apply !== undefined && typeof body.apply !== 'boolean')
+      const body = await fields(c, ['apply', 'graceMs']);
+      if (body.apply !== undefined && typeof body.apply !== 'boolean')
         throw new ValidationError('apply must be true or false', 'apply');
-      if (body?.graceMs !== undefined && !(typeof body.graceMs === 'number' && body.graceMs >= 0))
+      if (
+        body.graceMs !== undefined &&
+        !(typeof body.graceMs === 'number' && Number.isFinite(body.graceMs) && body.graceMs >= 0)
+      )
         throw new ValidationError('graceMs must be a number of milliseconds', 'graceMs');
-      return c.json(
-        await deps.reconcile({ apply: body?.apply as boolean, graceMs: body?.graceMs as number }),
-      );
+      return c.json(await deps.reconcile({ apply: body.apply as boolean, graceMs: body.graceMs as number }));
     },
     'POST /upgrades': async (c) => c.json(await upgrades().start(await json(c)), 202),
     'GET /upgrades': async (c) => c.json({ runs: await upgrades().list() }),

@@ -74,6 +74,9 @@ export async function upgradeTenant(
       ? options.record
       : await readyRecord(deps, tenantId);
   deps.catalog.checkVersion(to);
+  // Refused before the fresh fingerprint, whose root image a downgrade would build for nothing.
+  if (deps.catalog.versions.indexOf(record.version) > deps.catalog.versions.indexOf(to))
+    throw new ValidationError(`${tenantId} is at ${record.version}, which is newer than ${to}`, 'to');
   const engine = await deps.engineFor(record);
   const database = record.database as string;
   const target = await freshFingerprint(deps, engine, to, record.industry);

@@ -5,7 +5,9 @@ import { withClient } from './tenants-command.js';
 
 function minutes(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of minutes, 0 or more');
+  // Finite in milliseconds too: 1e308 minutes would reach the reconciler as Infinity.
+  if (!Number.isFinite(n * 60_000) || n < 0)
+    throw new InvalidArgumentError('must be a number of minutes, 0 or more');
   return n;
 }
 

@@ -72,10 +72,11 @@ export function upgradeCommand(): Command {
           dryRun: Boolean(opts.dryRun),
           selection: {
             ...(opts.engine ? { engine: opts.engine } : {}),
-            ...(opts.from ? { version: opts.from } : {}),
-            ...(opts.industry ? { industry: opts.industry } : {}),
+            // An empty filter is refused by validation, never read as "no filter".
+            ...(opts.from !== undefined ? { version: opts.from } : {}),
+            ...(opts.industry !== undefined ? { industry: opts.industry } : {}),
             ...(opts.placement ? { placement: opts.placement } : {}),
-            ...(opts.tenants ? { tenants: opts.tenants.split(',').map((t) => t.trim()) } : {}),
+            ...(opts.tenants !== undefined ? { tenants: opts.tenants.split(',').map((t) => t.trim()) } : {}),
           },
           policy: {
             canary: opts.canary,

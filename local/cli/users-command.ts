@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { APP_ROLES } from '../../functions/core/tenants.js';
 import type { UserMapping } from '../../functions/core/users.js';
 import { DevIssuer } from '../dev-issuer.js';
@@ -86,7 +86,8 @@ export function usersCommand(): Command {
 
 function ttl(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 86_400) throw new Error('must be 1 to 86400 seconds');
+  if (!Number.isInteger(n) || n < 1 || n > 86_400)
+    throw new InvalidArgumentError('must be 1 to 86400 seconds');
   return n;
 }
 

@@ -476,7 +476,8 @@ function loginRefusal(error: unknown, database: string): LoginRefusedError | nul
 }
 
 const DENIED = new Set([1044, 1142, 1143, 1227, 1370]);
-const REFUSED_VALUES = new Set([1048, 1062, 1264, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025]);
+// 1265: "Data truncated for column", an error in strict mode (e.g. '1abc' for an integer).
+const REFUSED_VALUES = new Set([1048, 1062, 1264, 1265, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025]);
 
 function classifyTenantError(error: unknown): TenantErrorKind {
   const errno = Number((error as { errno?: number }).errno);

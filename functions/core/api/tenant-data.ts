@@ -9,6 +9,9 @@ const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const INTERNAL = /^_clonefactory/;
 export const MAX_PAGE = 200;
 
+/** A name as an error message shows it: quoted, and cut short (it may be anything a client sent). */
+const shown = (name: string) => JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
+
 interface TableShape {
   readonly columns: readonly string[];
   readonly primaryKey: string;
@@ -162,7 +165,7 @@ export class TenantData {
     if (!principal.permissions.includes(needs))
       throw new AccessDeniedError(`the ${principal.appRole} role has no ${needs} permission`);
     if (typeof table !== 'string' || !NAME.test(table) || !(await this.tables(principal)).includes(table))
-      throw new ValidationError(`unknown table ${JSON.stringify(table)}`, 'table');
+      throw new ValidationError(`unknown table ${shown(table)}`, 'table');
     const q = quote[principal.engine];
     return this.deps.pools.withSession(principal, async (db) =>
       fn(db, await this.shape(principal, db, table), q),
@@ -188,7 +191,7 @@ export class TenantData {
 
   private column(shape: TableShape, table: string, column: string): string {
     if (!NAME.test(column) || !shape.columns.includes(column))
-      throw new ValidationError(`unknown column ${JSON.stringify(column)} of ${table}`, column);
+      throw new ValidationError(`unknown column ${shown(column)} of ${table}`, column);
     return column;
   }
 
