@@ -839,20 +839,31 @@ function dataCases(t: DataTenant): ApiCase[] {
     p('constraint', json({ ...row, sku: 'GEN-0001' }), /refused the values/);
     p('constraint', json({ ...row, sku: 'BI-NEG', price: -1 }), /refused the values/);
     p('constraint', json({ ...row, id: 1 }), /refused the values/);
-    p('wrong-type', json({ ...row, id: '1; DROP TABLE products' }), /refused the values/);
+    p(
+      'wrong-type',
+      json({ ...row, id: '1; DROP TABLE products' }),
+      engine === 'sqlite' ? /id must be an integer/ : /refused the values/,
+    );
     p('malformed-json', '{"sku":"BI-M",', /JSON/);
     p('malformed-json', "{'sku': 'BI-M'}", /JSON/);
     p('malformed-json', '', /JSON/);
-    if (engine !== 'sqlite') {
-      // SQLite's type affinity stores these as given (see the report); the others refuse them.
-      p('wrong-type', json({ ...row, price: 'abc' }), /refused the values/);
-      p('overlong', json({ ...row, name: long(1000) }), /refused the values/);
-      p('wrong-type', json({ ...row, created_at: 'not a date' }), /refused the values/);
-    }
-    if (engine === 'postgresql') {
-      p('nul', json({ ...row, name: 'bad\u0000input' }), /refused the values/);
-      p('wrong-type', json({ ...row, stock: 1.5 }), /refused the values/);
-    }
+    // SQLite would store these as given (type affinity): the data API checks the declared
+    // types there, as PostgreSQL and MariaDB do themselves.
+    const lite = engine === 'sqlite';
+    p('wrong-type', json({ ...row, price: 'abc' }), lite ? /price must be a number/ : /refused the values/);
+    p(
+      'overlong',
+      json({ ...row, name: long(1000) }),
+      lite ? /name must be at most 255/ : /refused the values/,
+    );
+    p(
+      'wrong-type',
+      json({ ...row, created_at: 'not a date' }),
+      lite ? /created_at must be a date/ : /refused the values/,
+    );
+    if (engine === 'postgresql') p('nul', json({ ...row, name: 'bad\u0000input' }), /refused the values/);
+    if (engine !== 'mysql')
+      p('wrong-type', json({ ...row, stock: 1.5 }), lite ? /stock must be an integer/ : /refused the values/);
     if (engine === 'mysql') p('out-of-range', json({ ...row, stock: 1e20 }), /refused the values/);
   }
 
@@ -877,7 +888,12 @@ function dataCases(t: DataTenant): ApiCase[] {
     u('sql-meta', json({ "name = 'pwned', price": 0 }), /unknown column/);
     u('malformed-json', '{"name":"x"', /JSON/);
     u('missing', json({ name: 'x' }), /no row/, '999999999', 'products', 404);
-    if (engine !== 'sqlite') u('wrong-type', json({ price: 'abc' }), /refused the values/);
+    u(
+      'wrong-type',
+      json({ price: 'abc' }),
+      engine === 'sqlite' ? /price must be a number/ : /refused the values/,
+    );
+    if (engine === 'sqlite') u('wrong-type', json({ stock: true }), /stock must be an integer/);
   }
 
   // DELETE /data/:table/:id

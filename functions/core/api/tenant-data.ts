@@ -15,6 +15,8 @@ const shown = (name: string) => JSON.stringify(name.length > 80 ? `${name.slice(
 interface TableShape {
   readonly columns: readonly string[];
   readonly primaryKey: string;
+  /** Declared column types, where the engine does not enforce them itself (SQLite). */
+  readonly declared?: Readonly<Record<string, string>>;
 }
 
 export type Row = Record<string, unknown>;
@@ -176,14 +178,21 @@ export class TenantData {
     const key = `${principal.cloneId}:${principal.version}:${table}`;
     const cached = this.shapes.get(key);
     if (cached) return cached;
-    const rows = await db.query<{ name: string; pk: number | string | boolean }>(
+    const rows = await db.query<{ name: string; pk: number | string | boolean; type?: string }>(
       COLUMNS_SQL[principal.engine],
       [table],
     );
     const primary = rows.filter((r) => Number(r.pk) > 0 || r.pk === true);
     if (rows.length === 0 || primary.length !== 1)
       throw new ValidationError(`table ${table} has no single-column primary key`, 'table');
-    const shape = { columns: rows.map((r) => r.name), primaryKey: (primary[0] as { name: string }).name };
+    const shape: TableShape = {
+      columns: rows.map((r) => r.name),
+      primaryKey: (primary[0] as { name: string }).name,
+      declared:
+        principal.engine === 'sqlite'
+          ? Object.fromEntries(rows.map((r) => [r.name, r.type ?? '']))
+          : undefined,
+    };
     if (this.shapes.size > 5_000) this.shapes.clear();
     this.shapes.set(key, shape);
     return shape;
@@ -205,6 +214,8 @@ export class TenantData {
         throw new ValidationError(`${column} must be a string, number, boolean or null`, column);
       if (typeof value === 'number' && !Number.isFinite(value))
         throw new ValidationError(`${column} must be finite`, column);
+      const declared = shape.declared?.[column];
+      if (declared !== undefined) checkDeclaredType(column, declared, value as Scalar);
       out[column] = value as Scalar;
     }
     return out;
@@ -223,8 +234,44 @@ const COLUMNS_SQL: Record<EngineName, string> = {
                WHERE n.nspname = 'public' AND c.relname = ? ORDER BY a.attnum`,
   mysql: `SELECT COLUMN_NAME AS name, CASE WHEN COLUMN_KEY = 'PRI' THEN 1 ELSE 0 END AS pk
           FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
-  sqlite: 'SELECT name, pk FROM pragma_table_info(?) ORDER BY cid',
+  sqlite: 'SELECT name, pk, type FROM pragma_table_info(?) ORDER BY cid',
 };
+
+/**
+ * SQLite stores any value in any column (type affinity), where PostgreSQL and MySQL refuse a
+ * value that does not fit the declared type or length: the same refusals, for the types the
+ * templates declare, so that a tenant's API behaves alike on every engine.
+ */
+export function checkDeclaredType(column: string, declared: string, value: Scalar): void {
+  if (value === null) return; // NOT NULL is SQLite's own to enforce
+  const type = declared.toUpperCase();
+  const refuse = (what: string) => {
+    throw new ValidationError(`${column} must be ${what} (its column is ${declared})`, column);
+  };
+  if (type.includes('BOOL')) {
+    if (typeof value !== 'boolean' && value !== 0 && value !== 1) refuse('true or false');
+  } else if (type.includes('INT')) {
+    if (
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && !Number.isSafeInteger(value)) ||
+      (typeof value === 'string' && !/^-?\d{1,15}$/.test(value))
+    )
+      refuse('an integer');
+  } else if (/REAL|FLOA|DOUB|NUMERIC|DECIMAL/.test(type)) {
+    if (typeof value === 'boolean' || (typeof value === 'string' && !/^-?\d{1,30}(\.\d{1,30})?$/.test(value)))
+      refuse('a number');
+  } else if (/DATE|TIME/.test(type)) {
+    if (
+      typeof value !== 'string' ||
+      !/^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ||
+      Number.isNaN(Date.parse(value))
+    )
+      refuse('a date or timestamp (ISO 8601)');
+  } else if (/CHAR|TEXT|CLOB/.test(type)) {
+    const length = /\((\d+)\)/.exec(type)?.[1];
+    if (length !== undefined && String(value).length > Number(length)) refuse(`at most ${length} characters`);
+  }
+}
 
 /**
  * Row keys are integers in every template: anything else is refused rather than left to an
