@@ -231,11 +231,8 @@ async function prepareTarget(
     if (owner !== target.cloneId) throw new ForeignArtefactError('database', database, owner ?? '(unmarked)');
     await engine.dropDatabase(database);
   }
-  await engine.cloneDatabase(image.name, database, {
-    kind: 'clone',
-    cloneId: target.cloneId,
-    tenantId: target.tenantId,
-  });
+  // No tenant id in the marker (see Create database).
+  await engine.cloneDatabase(image.name, database, { kind: 'clone', cloneId: target.cloneId });
   return engine;
 }
 

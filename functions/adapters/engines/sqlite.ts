@@ -306,8 +306,12 @@ export class SqliteEngine implements DatabaseEngine {
     let guarded = mode === 'ro';
     const guardedExecutor: SqlExecutor = {
       query<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
-        if (ATTACH.test(sql))
-          return Promise.reject(new AccessDeniedError('a tenant session cannot ATTACH another database'));
+        if (FILE_STATEMENT.test(sql))
+          return Promise.reject(
+            new AccessDeniedError(
+              'a tenant session cannot ATTACH or VACUUM (they open or write other files)',
+            ),
+          );
         if (!guarded && !db.prepare(sql).readonly) {
           guardSession(db, mode);
           guarded = true;
@@ -416,12 +420,14 @@ const ROLE_MODE: Readonly<Record<AppRole, SessionMode>> = { admin: 'rw', user: '
 const SQL_MODES = "('rw', 'rwn', 'ro')";
 
 /**
- * A statement that is an ATTACH: it would open any file this process can read, another
- * tenant's database included. better-sqlite3 exposes neither sqlite3_limit nor an authorizer
- * to turn ATTACH off, so tenant sessions refuse it by its first keyword: before it SQLite
- * skips only whitespace, comments and empty statements (`;`), and prepare() takes one statement.
+ * A statement that reaches other files: ATTACH would open any file this process can read,
+ * another tenant's database included; VACUUM INTO writes a copy anywhere it can write.
+ * better-sqlite3 exposes neither sqlite3_limit nor an authorizer to turn them off, so tenant
+ * sessions refuse them by their first keyword: before it SQLite skips only whitespace,
+ * comments and empty statements (`;`), and prepare() takes one statement. (Found by the
+ * reliability suite's isolation matrix: every login of a tenant could ATTACH a neighbour.)
  */
-const ATTACH = /^(?:[\s;]|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*ATTACH\b/i;
+const FILE_STATEMENT = /^(?:[\s;]|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*(?:ATTACH|VACUUM)\b/i;
 
 /**
  * Session-local (TEMP) triggers: the control-plane tables refuse every write, and a `rwn`

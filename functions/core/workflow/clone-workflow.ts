@@ -175,13 +175,10 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
       );
       state = { ...state, image: image.name, imageFingerprint: image.fingerprint };
     }
-    // The time lets the reconciler tell a half-made clone from an abandoned one.
-    const marker = {
-      kind: 'clone',
-      cloneId: state.cloneId,
-      tenantId: state.tenantId,
-      createdAt: new Date().toISOString(),
-    };
+    // The time lets the reconciler tell a half-made clone from an abandoned one. No tenant id:
+    // on PostgreSQL the marker is the database's comment, which every role of the server can
+    // read (pg_shdescription), and a tenant id may be a customer's name.
+    const marker = { kind: 'clone', cloneId: state.cloneId, createdAt: new Date().toISOString() };
     // A branch copies its source tenant's live database; every other clone, the root image.
     const image = state.sourceDatabase ?? required(state.image, 'image');
     if (!(await adoptDatabase(engine, database, state.cloneId))) {
