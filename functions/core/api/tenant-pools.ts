@@ -45,6 +45,8 @@ export interface PoolMetrics {
   readonly failed: number;
   /** Idle connections closed to make room under the global cap. */
   readonly evicted: number;
+  /** Connections closed by a pool that held more than a waiting pool, to give it their slot. */
+  readonly shed: number;
   /** Requests waiting for a connection now. */
   readonly waiting: number;
   /** Connections open now, across every tenant pool. */
@@ -54,13 +56,44 @@ export interface PoolMetrics {
   readonly pools: number;
 }
 
+/** How long a pool must have been idle before a pool that has connections may close it. */
+const IDLE_BEFORE_EVICTION_MS = 1_000;
+
 /** Sessions found broken; tarn's validate() keeps them from being handed out again. */
 const brokenSessions = new WeakSet<SqlSession>();
+/** Sessions that hold no slot (closed for a poorer pool, or never opened): destroy() has nothing to do. */
+const shedSessions = new WeakSet<SqlSession>();
+
+/**
+ * What a create that gave up waiting for a slot resolves to instead of failing: no connection
+ * and no slot, dropped by tarn's validate() before any request could get it.
+ */
+function slotless(tenantId: string): SqlSession {
+  const session: SqlSession = {
+    query: () => Promise.reject(new PoolExhaustedError(`no connection for tenant ${tenantId}`)),
+    close: async () => {},
+  };
+  brokenSessions.add(session);
+  shedSessions.add(session);
+  return session;
+}
+
+/** A pool's share of the global cap: its connections that hold a slot (open or opening). */
+interface Slots {
+  open: number;
+}
 
 interface TenantPool {
   readonly key: string;
   readonly pool: Pool<SqlSession>;
+  readonly slots: Slots;
   lastUsed: number;
+}
+
+/** A connection waiting for a slot of the global cap, for a pool that holds `slots.open`. */
+interface SlotWaiter {
+  readonly slots: Slots;
+  readonly wake: () => void;
 }
 
 /**
@@ -73,10 +106,10 @@ interface TenantPool {
 export class TenantPools {
   private readonly pools = new Map<string, TenantPool>();
   private readonly credentials = new Map<string, { value: CloneCredentials; until: number }>();
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters: SlotWaiter[] = [];
   private open = 0;
   private peakOpen = 0;
-  private counts = { acquired: 0, failed: 0, evicted: 0, waiting: 0 };
+  private counts = { acquired: 0, failed: 0, evicted: 0, shed: 0, waiting: 0 };
   private readonly options: TenantPoolOptions;
 
   constructor(
@@ -148,6 +181,7 @@ export class TenantPools {
       entry.lastUsed = Date.now();
       // A broken connection is marked; tarn's validate() drops it before anyone reuses it.
       if (broken) brokenSessions.add(session);
+      else if (this.owesSlot(entry.slots)) this.shed(entry.slots, session);
       entry.pool.release(session);
     }
   }
@@ -181,14 +215,17 @@ export class TenantPools {
     // Assigned below: tarn may call create() before the entry exists only if min > 0, and then
     // a create is wanted whatever the waiters.
     let pending: () => boolean = () => true;
+    const slots: Slots = { open: 0 };
     const pool = new Pool<SqlSession>({
-      create: async () => this.connect(principal, () => pending()),
+      create: async () => this.connect(principal, slots, () => pending()),
       validate: (session) => !brokenSessions.has(session),
       destroy: async (session) => {
+        // A shed session was closed, and its slot given back, when it was shed.
+        if (shedSessions.has(session)) return;
         try {
           await session.close();
         } finally {
-          this.releaseSlot();
+          this.releaseSlot(slots);
         }
       },
       min: this.options.min,
@@ -200,14 +237,18 @@ export class TenantPools {
       // A refused login fails the request at once instead of retrying until the timeout.
       propagateCreateError: true,
     });
-    const entry: TenantPool = { key, pool, lastUsed: Date.now() };
+    const entry: TenantPool = { key, pool, slots, lastUsed: Date.now() };
     pending = () => pool.numPendingAcquires() > 0;
     this.pools.set(key, entry);
     return entry;
   }
 
-  private async connect(principal: UserPrincipal, stillNeeded: () => boolean): Promise<SqlSession> {
-    await this.takeSlot(principal.tenantId, stillNeeded);
+  private async connect(
+    principal: UserPrincipal,
+    slots: Slots,
+    stillNeeded: () => boolean,
+  ): Promise<SqlSession> {
+    if (!(await this.takeSlot(principal.tenantId, slots, stillNeeded))) return slotless(principal.tenantId);
     try {
       const credentials = await this.credentialsOf(principal);
       const login = credentials.roles[principal.appRole];
@@ -217,7 +258,7 @@ export class TenantPools {
         statementTimeoutMs: this.options.statementTimeoutMs,
       });
     } catch (error) {
-      this.releaseSlot();
+      this.releaseSlot(slots);
       // The cached credentials may be stale (rotated): read them again next time.
       this.credentials.delete(`${principal.cloneId}:${principal.secretId}`);
       throw error;
@@ -246,53 +287,107 @@ export class TenantPools {
     return value;
   }
 
-  /** One slot of the global cap; evicts idle connections of other pools, else waits. */
-  private async takeSlot(tenantId: string, stillNeeded: () => boolean): Promise<void> {
+  /**
+   * One slot of the global cap; evicts idle connections of other pools, else waits. A freed
+   * slot goes to the waiting pool that holds the fewest connections, and a pool that holds at
+   * least two more than a waiting one gives one up as its request ends (see owesSlot): without
+   * that, pools that are never idle keep every slot and the other tenants' requests time out.
+   */
+  private async takeSlot(tenantId: string, slots: Slots, stillNeeded: () => boolean): Promise<boolean> {
     // A create serves whichever request of its pool waits, not the one that started it: it
     // goes on while any waits (each request times out on its own), up to a hard bound.
-    const deadline = Date.now() + 2 * this.options.acquireTimeoutMs;
+    const started = Date.now();
+    const deadline = started + 2 * this.options.acquireTimeoutMs;
     while (this.open >= this.options.globalMax) {
       // The pool's own connections served its waiters meanwhile: this one is not needed, and
       // waiting on would keep the pool from being evicted.
       if (!stillNeeded()) throw new PoolExhaustedError(`connection for tenant ${tenantId} no longer needed`);
-      if (await this.evictIdle()) continue;
+      if (await this.evictIdle(slots)) continue;
+      // A pool that has connections is served by them meanwhile. Its extra one gives up before
+      // tarn's create timeout: failing, it would fail the pool's oldest request with it.
+      if (slots.open > 0 && Date.now() - started >= this.options.acquireTimeoutMs) return false;
       const remaining = deadline - Date.now();
       if (remaining <= 0)
         throw new PoolExhaustedError(
           `the global cap of ${this.options.globalMax} connections is reached (tenant ${tenantId})`,
         );
       await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
+        const waiter: SlotWaiter = {
+          slots,
+          wake: () => {
+            clearTimeout(timer);
+            resolve();
+          },
         };
         const timer = setTimeout(
           () => {
-            const i = this.waiters.indexOf(wake);
+            const i = this.waiters.indexOf(waiter);
             if (i >= 0) this.waiters.splice(i, 1);
             resolve();
           },
           Math.min(remaining, 50),
         );
-        this.waiters.push(wake);
+        this.waiters.push(waiter);
       });
     }
     this.open++;
+    slots.open++;
     this.peakOpen = Math.max(this.peakOpen, this.open);
+    return true;
   }
 
-  private releaseSlot(): void {
+  private releaseSlot(slots: Slots): void {
     this.open--;
-    this.waiters.shift()?.();
+    slots.open--;
+    // The poorest waiting pool first (the first of them that came, on a tie).
+    let poorest = -1;
+    for (let i = 0; i < this.waiters.length; i++)
+      if (
+        poorest < 0 ||
+        (this.waiters[i] as SlotWaiter).slots.open < (this.waiters[poorest] as SlotWaiter).slots.open
+      )
+        poorest = i;
+    if (poorest >= 0) this.waiters.splice(poorest, 1)[0]?.wake();
   }
 
-  /** Closes the least recently used pool that has nothing in flight. */
-  private async evictIdle(): Promise<boolean> {
+  /** At the cap, whether a pool holds at least two connections more than a pool that waits for one. */
+  private owesSlot(slots: Slots): boolean {
+    return this.open >= this.options.globalMax && this.waiters.some((w) => w.slots.open < slots.open - 1);
+  }
+
+  /**
+   * Closes a session its pool is about to get back, then gives its slot to the waiting pools;
+   * marked broken, it is dropped by tarn before anyone could acquire it.
+   */
+  private shed(slots: Slots, session: SqlSession): void {
+    brokenSessions.add(session);
+    shedSessions.add(session);
+    this.counts.shed++;
+    void session
+      .close()
+      .catch(() => {})
+      .finally(() => this.releaseSlot(slots));
+  }
+
+  /**
+   * Closes the least recently used pool that has nothing in flight. A pool that already has a
+   * connection takes only from pools idle for a while: a pool between two quick requests would
+   * otherwise lose its connections to a busier pool, and get them back by shedding, over and over.
+   */
+  private async evictIdle(slots: Slots): Promise<boolean> {
+    const idleSince = Date.now() - IDLE_BEFORE_EVICTION_MS;
     const victim = [...this.pools.values()]
-      .filter((e) => e.pool.numFree() > 0 && e.pool.numUsed() === 0 && e.pool.numPendingAcquires() === 0)
+      .filter(
+        (e) =>
+          e.slots.open > 0 &&
+          e.pool.numFree() > 0 &&
+          e.pool.numUsed() === 0 &&
+          e.pool.numPendingAcquires() === 0 &&
+          (slots.open === 0 || e.lastUsed <= idleSince),
+      )
       .sort((a, b) => a.lastUsed - b.lastUsed)[0];
     if (!victim) return false;
-    this.counts.evicted += victim.pool.numFree();
+    this.counts.evicted += victim.slots.open;
     this.pools.delete(victim.key);
     await victim.pool.destroy();
     return true;
