@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloneFactoryError, EngineUnavailableError } from '../functions/core/errors.js';
 import type { UpgradeRun } from '../functions/core/fleet-upgrade.js';
@@ -50,8 +50,11 @@ export interface OwnerFile {
 
 export const ownerFilePath = (home: string) => join(home, 'control-plane.json');
 
+/** Written whole or not at all (a temporary file renamed): a CLI reading it never sees half of it. */
 export async function writeOwnerFile(home: string, owner: OwnerFile): Promise<void> {
-  await writeFile(ownerFilePath(home), JSON.stringify(owner), { mode: 0o600 });
+  const tmp = `${ownerFilePath(home)}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(owner), { mode: 0o600 });
+  await rename(tmp, ownerFilePath(home));
 }
 
 export async function removeOwnerFile(home: string): Promise<void> {

@@ -253,6 +253,8 @@ async function unstick(deps: ReconcileDeps, r: CloneRecord, apply: boolean): Pro
     return 'marked FAILED';
   } catch (error) {
     if (error instanceof TenantStateConflictError) return 'moved on meanwhile';
-    throw error;
+    // One entry's failure (a throttled registry, say) does not stop the pass: reported, and
+    // the next pass tries again.
+    return `not marked FAILED (${errorMessage(error)}): the next pass tries again`;
   }
 }

@@ -7,7 +7,7 @@ import { LocalServer } from '../../local/server.js';
 import { SHARED_CLONE_PATH, startTestPlane, type TestPlane } from '../support/control-plane.js';
 import { tempDir } from '../support/engines.js';
 
-// The web console in headless Chromium (Debian's, installed by scripts/ensure-chromium.mjs
+// The web console in headless Chromium (Debian's, installed by test/support/ensure-chromium.mjs
 // before the tests): the tenant table and the timeline of a real execution's states.
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -21,7 +21,7 @@ describe('the local web console', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM))
       throw new Error(
-        `${CHROMIUM} is missing: run \`node scripts/ensure-chromium.mjs\` (npm test does) or set CHROMIUM_PATH`,
+        `${CHROMIUM} is missing: run \`node test/support/ensure-chromium.mjs\` (npm test does) or set CHROMIUM_PATH`,
       );
     t = await startTestPlane();
     server = await LocalServer.start({ plane: t.plane, port: 0 });

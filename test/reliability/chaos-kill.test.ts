@@ -78,16 +78,22 @@ describe('chaos: the control plane killed mid-creation', () => {
     child.stderr?.on('data', keep);
     const ownerFile = join(home, 'control-plane.json');
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${output.join('')}`);
-      if (existsSync(ownerFile)) {
-        const owner = JSON.parse(readFileSync(ownerFile, 'utf8')) as { pid: number; url: string };
-        if (owner.pid === child.pid) return { child, url: owner.url, output };
+    try {
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${output.join('')}`);
+        if (existsSync(ownerFile)) {
+          // written whole by a rename (writeOwnerFile): never half a file
+          const owner = JSON.parse(readFileSync(ownerFile, 'utf8')) as { pid: number; url: string };
+          if (owner.pid === child.pid) return { child, url: owner.url, output };
+        }
+        await sleep(50);
       }
-      await sleep(50);
+      throw new Error(`serve did not start within 60 s: ${output.join('')}`);
+    } catch (error) {
+      // never leave a server holding the state directory behind
+      await stop({ child, url: '', output }, 'SIGKILL');
+      throw error;
     }
-    child.kill('SIGKILL');
-    throw new Error(`serve did not start within 60 s: ${output.join('')}`);
   }
 
   it(`${PROFILE.killRuns} SIGKILLs during creations: every tenant ends READY and nothing is left behind`, async () => {
@@ -110,7 +116,7 @@ describe('chaos: the control plane killed mid-creation', () => {
       while (Date.now() < deadline) {
         const r = await api(s, 'GET', `/tenants/${tenantId}`);
         if (r.status === 200 && ['READY', 'FAILED'].includes(String(r.body.state)))
-          return String(r.body.state);
+          return r.body.state === 'READY' ? 'READY' : `FAILED: ${String(r.body.lastError)}`;
         await sleep(100);
       }
       throw new Error(

@@ -269,6 +269,12 @@ export class MysqlEngine implements DatabaseEngine {
     let conn: mysql.Connection | undefined;
     try {
       conn = await this.connect(target);
+      // MySQL cannot rename a database into place: the marker comes first, flagged incomplete
+      // until the last table is copied, so that a process killed midway leaves a database its
+      // own clone's next attempt recognises as half-made (see adoptDatabase in the workflow).
+      if (marker)
+        for (const [sql, params] of markerStatements({ ...marker, incomplete: 'true' }))
+          await conn.query(sql, params);
       await conn.query('SET FOREIGN_KEY_CHECKS = 0');
       for (const [i, t] of tables.entries()) {
         await conn.query(ddl[i] as string);

@@ -159,9 +159,16 @@ export class PostgresEngine implements DatabaseEngine {
     const strategy =
       (await this.version()) >= 150000 ? ` STRATEGY = ${this.options.cloneStrategy ?? 'WAL_LOG'}` : '';
     if (!(await this.databaseExists(source))) throw new DatabaseNotFoundError(source);
+    if (await this.databaseExists(target)) throw new DatabaseExistsError(target);
+    // Made under a staging name, marked, then renamed into place: a process killed between
+    // CREATE DATABASE and its marker leaves an unmarked copy under the staging name, which
+    // only this clone's own next attempt uses (and drops), never an unmarked database under
+    // the clone's name, which the next attempt would have to refuse as foreign.
+    const staging = assertDatabaseName(`${target}__new`);
+    if (await this.databaseExists(staging)) await this.dropDatabase(staging);
     await this.releaseDatabase(source);
     try {
-      await this.adminDdl(target, `CREATE DATABASE ${q(target)} TEMPLATE ${q(source)}${strategy}`);
+      await this.adminDdl(staging, `CREATE DATABASE ${q(staging)} TEMPLATE ${q(source)}${strategy}`);
     } catch (error) {
       // 55006: PostgreSQL copies a database only while nobody is connected to it (a live
       // tenant being branched); a retry a moment later usually finds it idle.
@@ -175,10 +182,12 @@ export class PostgresEngine implements DatabaseEngine {
     try {
       // CREATE DATABASE gives PUBLIC CONNECT and TEMP; close it at once, not only when the
       // clone's roles are configured.
-      await this.admin.query(`REVOKE ALL ON DATABASE ${q(target)} FROM PUBLIC`);
-      if (marker) await this.writeMarker(target, marker);
+      await this.admin.query(`REVOKE ALL ON DATABASE ${q(staging)} FROM PUBLIC`);
+      if (marker) await this.writeMarker(staging, marker);
+      await this.admin.query(`ALTER DATABASE ${q(staging)} RENAME TO ${q(target)}`);
     } catch (error) {
-      await this.dropDatabase(target);
+      await this.dropDatabase(staging);
+      if ((error as { code?: string }).code === '42P04') throw new DatabaseExistsError(target);
       throw error;
     }
   }

@@ -486,8 +486,20 @@ export async function runCloneStep(
 
 async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: string): Promise<boolean> {
   if (!(await engine.databaseExists(database))) return false;
-  const owner = (await engine.readMarker(database))?.cloneId;
+  const marker = await engine.readMarker(database);
+  if (!marker && (await engine.introspect(database)).length === 0) {
+    // A database with this clone's own name and nothing in it: a process killed between
+    // MySQL's CREATE DATABASE and the marker that follows it. Nothing to lose: made again.
+    await engine.dropDatabase(database);
+    return false;
+  }
+  const owner = marker?.cloneId;
   if (owner !== cloneId) throw new ForeignArtefactError('database', database, owner ?? '(unmarked)');
+  if (marker?.incomplete === 'true') {
+    // This clone's own copy, which a killed attempt left half-made: made again.
+    await engine.dropDatabase(database);
+    return false;
+  }
   return true;
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ensureControlTables, SEED_TABLE } from '../control-tables.js';
+import { SEED_TABLE } from '../control-tables.js';
 import type { SqlExecutor } from '../engine.js';
 
 /** A small, fast, seedable PRNG (mulberry32): the same tenant id always yields the same rows. */
@@ -41,7 +41,10 @@ export async function populateSampleData(
   size: number,
   tables: readonly string[],
 ): Promise<{ inserted: boolean; users: number; orders: number }> {
-  await ensureControlTables(tx);
+  // The control tables are Apply schema's (ensureControlTables): no DDL here, since on MySQL
+  // DDL commits the transaction implicitly, and the rows below would then commit one by one,
+  // so that a process killed midway left rows without the seed record and the next attempt
+  // inserted them again (a duplicate key, found by the reliability suite's SIGKILL runs).
   const done = await tx.query(`SELECT size FROM ${SEED_TABLE} WHERE tenant_id = ?`, [tenantId]);
   if (done.length > 0) return { inserted: false, users: 0, orders: 0 };
   const random = prng(tenantId);
