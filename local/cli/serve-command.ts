@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_POOL_OPTIONS } from '../../functions/core/api/tenant-pools.js';
 import { errorMessage } from '../../functions/core/errors.js';
-import { HEALTH_INTERVAL_SECONDS } from '../../functions/core/health.js';
+import { DEFAULT_HEALTH_CONCURRENCY, HEALTH_INTERVAL_SECONDS } from '../../functions/core/health.js';
 import { assertNamespace } from '../../functions/core/identifiers.js';
 import { RootImageManager } from '../../functions/core/images.js';
 import { TemplateCatalog } from '../../functions/core/templates.js';
@@ -17,6 +18,15 @@ function port(value: string): number {
 }
 
 /** `clonectl serve`: what `npm start` runs. */
+/**
+ * The API pools' share of the process's tenant-connection cap: all of it, less the health
+ * monitor's concurrency when the monitor runs (found by the load suite: with the monitor on,
+ * the servers saw 48 tenant connections against a cap of 40).
+ */
+export function apiPoolCap(total: number, healthIntervalSeconds: number): number {
+  return healthIntervalSeconds > 0 ? total - DEFAULT_HEALTH_CONCURRENCY : total;
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start the local control plane: engines on embedded defaults, root images, and the HTTP API')
@@ -47,7 +57,11 @@ export function serveCommand(): Command {
           }
         }
       }
-      const plane = await LocalControlPlane.start({ env, log, namespace });
+      // The health monitor's sessions (one per clone it checks, up to its concurrency) count
+      // against the same cap as the API's pools: the process never holds more than the cap.
+      const interval = Number(process.env.HEALTH_INTERVAL_SECONDS ?? HEALTH_INTERVAL_SECONDS);
+      const pools = { globalMax: apiPoolCap(DEFAULT_POOL_OPTIONS.globalMax, interval) };
+      const plane = await LocalControlPlane.start({ env, log, namespace, pools });
       await plane.startDedicatedServers(log);
       const server = await LocalServer.start({ plane, port: opts.port, host: opts.host });
       await writeOwnerFile(env.home, {
@@ -66,7 +80,6 @@ export function serveCommand(): Command {
       log(`  curl -H "Authorization: Bearer $TOKEN" ${server.url}/data/products`);
       log('  npx clonectl demo');
       // The health monitor, as EventBridge runs it on AWS: one pass per interval, never two at once.
-      const interval = Number(process.env.HEALTH_INTERVAL_SECONDS ?? HEALTH_INTERVAL_SECONDS);
       let passing = false;
       const pass = async () => {
         if (passing) return;
