@@ -71,6 +71,18 @@ describe('leftovers of a killed attempt', () => {
       expect(execution.status).toBe('SUCCEEDED');
     });
 
+    it('MySQL: a database with an empty marker table (killed between the table and its row) is made again', async () => {
+      leftovers.set('kill-my-marker', async (engine, state, ns) => {
+        const { database } = physicalNames(ns, state.cloneId);
+        await engine.createDatabase(database);
+        await engine.transaction(database, (tx) =>
+          tx.query('CREATE TABLE _clonefactory_marker (id TINYINT PRIMARY KEY, marker TEXT NOT NULL)'),
+        );
+      });
+      const execution = await t.create({ tenantId: 'kill-my-marker', engine: 'mysql' });
+      expect(execution.status).toBe('SUCCEEDED');
+    });
+
     it('MySQL: its own half-copied database (marker flagged incomplete) is made again', async () => {
       leftovers.set('kill-my-half', async (engine, state, ns) => {
         const { database } = physicalNames(ns, state.cloneId);

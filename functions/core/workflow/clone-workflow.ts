@@ -484,12 +484,16 @@ export async function runCloneStep(
   return cloneWorkflowState.parse(await step(parsed.data, deps));
 }
 
+/** The control plane's own tables in a tenant database (markers, history, seeds). */
+const CONTROL_TABLE = /^_clonefactory_/;
+
 async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: string): Promise<boolean> {
   if (!(await engine.databaseExists(database))) return false;
   const marker = await engine.readMarker(database);
-  if (!marker && (await engine.introspect(database)).length === 0) {
-    // A database with this clone's own name and nothing in it: a process killed between
-    // MySQL's CREATE DATABASE and the marker that follows it. Nothing to lose: made again.
+  if (!marker && (await engine.introspect(database)).every((t) => CONTROL_TABLE.test(t.name))) {
+    // A database with this clone's own name and nothing in it but, at most, an empty marker
+    // table: a process killed between MySQL's CREATE DATABASE and the marker row that follows
+    // it. Nothing to lose: made again.
     await engine.dropDatabase(database);
     return false;
   }
