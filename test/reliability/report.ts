@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIGURES_DIR, PROFILE, type SuiteFigures } from './profile.js';
 
-const RESULTS = fileURLToPath(new URL('../../bench/results/reliability.json', import.meta.url));
+/** The full profile's figures (committed, the ones docs/RELIABILITY.md shows); a quick run's go beside them. */
+const RESULTS = (profile: string) =>
+  fileURLToPath(
+    new URL(
+      `../../bench/results/${profile === 'full' ? 'reliability' : `reliability-${profile}`}.json`,
+      import.meta.url,
+    ),
+  );
 const DOCS = fileURLToPath(new URL('../../docs/RELIABILITY.md', import.meta.url));
 const START = '<!-- reliability:table:start -->';
 const END = '<!-- reliability:table:end -->';
@@ -16,8 +23,9 @@ export async function setup(): Promise<void> {
 }
 
 /**
- * Global teardown: the suites' figures become bench/results/reliability.json and, for the
- * full profile (or with RELIABILITY_WRITE_DOCS=1), the table in docs/RELIABILITY.md.
+ * Global teardown: the suites' figures become bench/results/reliability.json (full profile)
+ * or reliability-quick.json and, for the full profile (or with RELIABILITY_WRITE_DOCS=1), the
+ * table in docs/RELIABILITY.md.
  */
 export async function teardown(): Promise<void> {
   if (!existsSync(FIGURES_DIR)) return;
@@ -34,9 +42,9 @@ export async function teardown(): Promise<void> {
     command: reproduce(),
     suites,
   };
-  writeFileSync(RESULTS, `${JSON.stringify(report, null, 1)}\n`);
+  writeFileSync(RESULTS(PROFILE.name), `${JSON.stringify(report, null, 1)}\n`);
   if (PROFILE.name === 'full' || process.env.RELIABILITY_WRITE_DOCS === '1') writeDocsTable(report);
-  console.log(`\nreliability (${PROFILE.name}, seed ${PROFILE.seed}): bench/results/reliability.json\n`);
+  console.log(`\nreliability (${PROFILE.name}, seed ${PROFILE.seed}): ${RESULTS(PROFILE.name)}\n`);
   console.log(markdownTable(suites));
 }
 
