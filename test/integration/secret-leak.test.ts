@@ -107,6 +107,7 @@ describe('secrets never leave the secret store', () => {
         expect((await t.plane.runner.wait(d.executionName)).status).toBe('SUCCEEDED');
       }
       captured.push(JSON.stringify(await t.plane.tenants.list()));
+      await t.plane.runner.drain(); // every final history on disk
       const histories = join(t.home, 'executions');
       for (const f of await readdir(histories)) captured.push(await readFile(join(histories, f), 'utf8'));
       captured.push(await readFile(join(t.home, 'metrics', 'health.emf.jsonl'), 'utf8'));

@@ -334,6 +334,8 @@ function files(root: string, skip: readonly string[]): string[] {
       if (skip.some((s) => rel === s || rel.startsWith(`${s}/`))) continue;
       // SQLite's journal and WAL files come and go with its sessions.
       if (/-(wal|shm|journal)$/.test(entry.name)) continue;
+      // So do the temporaries of atomic writes (an ended execution's history is written behind).
+      if (/\.tmp-[0-9a-f]+$/.test(entry.name)) continue;
       if (entry.isDirectory()) walk(path);
       else out.push(rel);
     }

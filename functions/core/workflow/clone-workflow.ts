@@ -277,14 +277,15 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     const secretId = required(state.secretId, 'secretId');
     await fault(deps, 'Verify and register', 'before', state);
     const problems: string[] = [];
+    // The fingerprint and the isolation probe are independent: side by side, the catalogue
+    // read first, since the probe has the secret and a neighbour to look up before it starts.
+    const introspected = engine.introspect(database);
+    introspected.catch(() => {}); // awaited below; until then its failure must not go unhandled
     const stored = await deps.secrets.get(secretId);
-    // The fingerprint and the isolation probe are independent: side by side.
-    const [tables, probed] = await Promise.all([
-      engine.introspect(database),
-      stored
-        ? isolationProbe(engine, deps, state, parseCredentials(stored, secretId))
-        : Promise.resolve([`secret ${secretId} is missing`]),
-    ]);
+    const probed = stored
+      ? await isolationProbe(engine, deps, state, parseCredentials(stored, secretId))
+      : [`secret ${secretId} is missing`];
+    const tables = await introspected;
     const fp = fingerprint(tables);
     if (fp.hash !== state.imageFingerprint)
       problems.push(
@@ -515,8 +516,9 @@ async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: 
  * A refusal only counts when the server refused the login (LoginRefusedError), not when it
  * could not be reached. PostgreSQL and MySQL say whether they refused the database after
  * accepting the credentials; such a refusal also proves the role's password works. Where a
- * refusal cannot prove that (SQLite keeps its logins inside each database), the role then
- * also opens its own database. Each login costs a server process on PostgreSQL, so the
+ * refusal cannot prove that (SQLite keeps its logins inside each database), the role also
+ * opens its own database: in the same round on SQLite, which never proves it, and in a
+ * second round where a server happened to refuse before authenticating. Each login costs a server process on PostgreSQL, so the
  * common case is three logins rather than one per role and target.
  */
 export async function isolationProbe(
@@ -538,10 +540,13 @@ export async function isolationProbe(
   const elsewhere =
     state.placement === 'dedicated' ? probeOtherServers(deps, state, credentials) : Promise.resolve([]);
   elsewhere.catch(() => {}); // awaited below; until then its failure must not go unhandled
-  const [admin, user, analyst] = await Promise.all([
+  // Without a server database (SQLite), no refusal can prove a password: the admin login's
+  // own-database check is then known to be needed, and runs in the first round.
+  const [admin, user, analyst, adminOwn] = await Promise.all([
     attempt(engine, neighbour, loginOf(credentials, 'admin')),
     attempt(engine, serverDatabase ?? database, loginOf(credentials, 'user')),
     attempt(engine, database, loginOf(credentials, 'analyst')),
+    serverDatabase ? undefined : attempt(engine, database, loginOf(credentials, 'admin')),
   ]);
   const problems: string[] = [];
   const refused = (role: AppRole, target: string, error: unknown): boolean => {
@@ -555,7 +560,10 @@ export async function isolationProbe(
     if (error !== null) problems.push(`${role} cannot open its own database: ${errorMessage(error)}`);
   };
   const unproven: AppRole[] = [];
-  if (refused('admin', neighbour, admin)) unproven.push('admin');
+  if (refused('admin', neighbour, admin)) {
+    if (serverDatabase) unproven.push('admin');
+    else ownOpens('admin', adminOwn);
+  }
   if (serverDatabase) {
     if (refused('user', serverDatabase, user)) unproven.push('user');
   } else ownOpens('user', user);
