@@ -71,7 +71,11 @@ export interface DatabaseEngine {
    * every engine (the PostgreSQL adapter numbers them). Rolled back when `fn` throws.
    * MySQL commits DDL implicitly, so there only DML is rolled back.
    */
-  transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(
+    name: string,
+    fn: (tx: SqlTransaction) => Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<T>;
   /**
    * Creates (or, on a retry, re-aligns) a clone's roles: an owner that cannot log in, one
    * login role per app role with its password, grants per app role, and no PUBLIC access.
@@ -115,6 +119,19 @@ export interface DatabaseEngine {
 /** A parameterised statement runner; rows come back as plain objects. */
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export interface TransactionOptions {
+  /**
+   * `commit` (the default): the commit is on disk when the call returns. `deferred`: it is
+   * visible at once and atomic as ever, but reaches the disk with the next durable write to
+   * the same database (PostgreSQL: any later synchronous commit on the server, since the WAL
+   * is flushed in order; SQLite: the next synced write to the file). A crash before then
+   * loses the whole transaction, never part of it. Only for a database nobody uses yet whose
+   * workflow makes a durable write next, as the clone workflow's security step does. MySQL
+   * ignores it (its commits follow the server's innodb_flush_log_at_trx_commit).
+   */
+  readonly durability?: 'commit' | 'deferred';
 }
 
 /** The executor of {@link DatabaseEngine.transaction}. */

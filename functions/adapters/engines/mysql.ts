@@ -11,6 +11,7 @@ import {
   type SqlSession,
   type SqlTransaction,
   type TenantAccessPlan,
+  type TransactionOptions,
 } from '../../core/engine.js';
 import {
   CloneFactoryError,
@@ -294,7 +295,12 @@ export class MysqlEngine implements DatabaseEngine {
     // MySQL has no template databases; the image's schema is only ever read by the control plane.
   }
 
-  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  /** `options.durability` does not apply: commits follow the server's innodb_flush_log_at_trx_commit. */
+  async transaction<T>(
+    name: string,
+    fn: (tx: SqlTransaction) => Promise<T>,
+    _options?: TransactionOptions,
+  ): Promise<T> {
     const conn = await this.connect(name);
     try {
       await conn.beginTransaction();

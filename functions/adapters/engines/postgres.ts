@@ -12,6 +12,7 @@ import {
   type SqlTransaction,
   type TableAccessPlan,
   type TenantAccessPlan,
+  type TransactionOptions,
 } from '../../core/engine.js';
 import {
   DatabaseExistsError,
@@ -200,9 +201,16 @@ export class PostgresEngine implements DatabaseEngine {
     await this.admin.query(`ALTER DATABASE ${q(name)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
   }
 
-  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    name: string,
+    fn: (tx: SqlTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     return this.withClient(name, async (client) => {
-      await client.query('BEGIN');
+      await client.query(
+        // An asynchronous commit: the next synchronous one on the server flushes the WAL past it.
+        options.durability === 'deferred' ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN',
+      );
       try {
         const result = await fn({
           ...executor(client),

@@ -13,6 +13,7 @@ import type {
   SqlSession,
   SqlTransaction,
   TenantAccessPlan,
+  TransactionOptions,
 } from '../../core/engine.js';
 import {
   AccessDeniedError,
@@ -135,6 +136,23 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async readMarker(name: string): Promise<Marker | null> {
+    // A sealed file (a root image, 0400) never changes in place: its marker is read once per
+    // file, and again only if the file is no longer the same (inode, size, times). Every clone
+    // reads its image's marker, which otherwise costs a file open and a schema load.
+    const path = this.path(name);
+    const s = await stat(path, { bigint: true }).catch(() => null);
+    const stamp = s && (s.mode & 0o222n) === 0n ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : null;
+    const known = stamp ? sealedMarkers.get(path) : undefined;
+    if (known && known.stamp === stamp) return known.marker && { ...known.marker };
+    const marker = this.readMarkerNow(name);
+    if (stamp) {
+      if (sealedMarkers.size >= 1000) sealedMarkers.clear();
+      sealedMarkers.set(path, { stamp, marker });
+    }
+    return marker;
+  }
+
+  private readMarkerNow(name: string): Marker | null {
     return this.withDb(name, (db) => {
       const table = db
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
@@ -210,11 +228,19 @@ export class SqliteEngine implements DatabaseEngine {
    * loop) could never finish: 5 s of a frozen process, then "database is locked". Waiting here
    * instead is asynchronous. Other processes are still kept out by SQLite's own lock.
    */
-  async transaction<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    return inTurn(this.path(name), () => this.transactionNow(name, fn));
+  async transaction<T>(
+    name: string,
+    fn: (tx: SqlTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    return inTurn(this.path(name), () => this.transactionNow(name, fn, options));
   }
 
-  private async transactionNow<T>(name: string, fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  private async transactionNow<T>(
+    name: string,
+    fn: (tx: SqlTransaction) => Promise<T>,
+    options: TransactionOptions,
+  ): Promise<T> {
     const db = this.open(name);
     let committed = false;
     try {
@@ -234,7 +260,8 @@ export class SqliteEngine implements DatabaseEngine {
       throw error;
     } finally {
       db.close();
-      if (committed) await syncFile(this.path(name));
+      // Deferred: the file's next synced write (an fsync covers every earlier write) makes it durable.
+      if (committed && options.durability !== 'deferred') await syncFile(this.path(name));
     }
   }
 
@@ -278,21 +305,24 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async openSession(database: string, login: Login): Promise<SqlSession> {
-    const mode = this.withDb(database, (db) => {
-      const table = db
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-        .get(ACCESS_TABLE);
-      const row = table
-        ? (db
-            .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
-            .get(login.username) as { token_sha256: string; mode: SessionMode } | undefined)
-        : undefined;
-      const given = Buffer.from(sha256(login.password), 'hex');
-      const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
-      return row && timingSafeEqual(given, expected) ? row.mode : null;
-    });
-    if (!mode) throw new LoginRefusedError(database, false);
-    const db = new Database(this.path(database), { readonly: mode === 'ro', fileMustExist: true });
+    // The login is checked on a read-only connection, which an `analyst` session then keeps:
+    // one file open (and one schema load) instead of two. Other modes open their own.
+    let db = this.readOnly(database);
+    let mode: SessionMode | null;
+    try {
+      mode = accessMode(db, login);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    if (!mode) {
+      db.close();
+      throw new LoginRefusedError(database, false);
+    }
+    if (mode !== 'ro') {
+      db.close();
+      db = new Database(this.path(database), { fileMustExist: true });
+    }
     try {
       db.pragma('foreign_keys = ON');
       if (mode === 'ro') db.pragma('query_only = ON');
@@ -350,7 +380,6 @@ export class SqliteEngine implements DatabaseEngine {
     try {
       const db = new Database(this.path(name), { fileMustExist: true });
       db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
       db.pragma('synchronous = OFF');
       return db;
     } catch (error) {
@@ -372,20 +401,36 @@ export class SqliteEngine implements DatabaseEngine {
 
   /** A read-only control-plane connection. */
   private withDb<T>(name: string, fn: (db: Database.Database) => T): T {
-    let db: Database.Database;
+    const db = this.readOnly(name);
     try {
-      db = new Database(this.path(name), { readonly: true, fileMustExist: true });
-    } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
-      throw error;
-    }
-    try {
-      db.pragma('busy_timeout = 5000');
       return fn(db);
     } finally {
       db.close();
     }
   }
+
+  /** Opens `name` read-only (better-sqlite3's default busy timeout: 5 s). */
+  private readOnly(name: string): Database.Database {
+    try {
+      return new Database(this.path(name), { readonly: true, fileMustExist: true });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CANTOPEN') throw new DatabaseNotFoundError(name);
+      throw error;
+    }
+  }
+}
+
+/** The session mode `login` has on `db`, or null when it has none (no such role, wrong password). */
+function accessMode(db: Database.Database, login: Login): SessionMode | null {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(ACCESS_TABLE);
+  const row = table
+    ? (db
+        .prepare(`SELECT token_sha256, mode FROM ${qi(ACCESS_TABLE)} WHERE username = ?`)
+        .get(login.username) as { token_sha256: string; mode: SessionMode } | undefined)
+    : undefined;
+  const given = Buffer.from(sha256(login.password), 'hex');
+  const expected = Buffer.from(row?.token_sha256 ?? '00'.repeat(32), 'hex');
+  return row && timingSafeEqual(given, expected) ? row.mode : null;
 }
 
 function sha256(text: string): string {
@@ -467,6 +512,9 @@ function writeMarkerRow(db: Database.Database, marker: Marker): void {
 }
 
 /** fsync of a file or a directory (a directory's entries: a new link). */
+/** Markers of sealed files by path, with the file's identity when read (see readMarker). */
+const sealedMarkers = new Map<string, { readonly stamp: string; readonly marker: Marker | null }>();
+
 /** The tail of each file's queue of transactions in this process. */
 const turns = new Map<string, Promise<void>>();
 
@@ -509,36 +557,59 @@ interface TableInfoRow {
   pk: number;
 }
 
-/** Reads tables, columns, keys and indexes through SQLite's pragma functions; checks from the stored DDL. */
+/** `FROM` every table of the schema as `m` (SQLite's own `sqlite_*` left out), with `joins` added. */
+const fromTables = (joins = '') =>
+  `FROM sqlite_master m ${joins} WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`;
+
+/**
+ * Reads tables, columns, keys and indexes through SQLite's table-valued pragma functions,
+ * joined to the table list: four statements for the whole schema rather than four per table
+ * (every clone's fingerprint check runs this). Checks come from the stored DDL.
+ */
 export function introspectSqlite(db: Database.Database): RawTable[] {
-  const tables = db
+  const tables = db.prepare(`SELECT m.name, m.sql ${fromTables()} ORDER BY m.name`).all() as {
+    name: string;
+    sql: string;
+  }[];
+  const columns = groupBy(
+    db
+      .prepare(
+        `SELECT m.name AS tbl, p.name, p.type, p."notnull", p.pk ${fromTables('JOIN pragma_table_info(m.name) p')} ORDER BY m.name, p.cid`,
+      )
+      .all() as (TableInfoRow & { tbl: string })[],
+  );
+  const foreignKeys = groupBy(
+    db
+      .prepare(
+        `SELECT m.name AS tbl, f.id, f.seq, f."table", f."from", f."to", f.on_delete ${fromTables('JOIN pragma_foreign_key_list(m.name) f')} ORDER BY m.name, f.id, f.seq`,
+      )
+      .all() as { tbl: string; id: number; table: string; from: string; to: string; on_delete: string }[],
+  );
+  const indexes = groupBy(
+    db
+      .prepare(
+        `SELECT m.name AS tbl, i.name, i."unique", i.origin ${fromTables('JOIN pragma_index_list(m.name) i')} ORDER BY m.name, i.seq`,
+      )
+      .all() as { tbl: string; name: string; unique: number; origin: string }[],
+  );
+  const indexColumns = new Map<string, string[]>();
+  for (const row of db
     .prepare(
-      "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+      `SELECT i.name AS idx, c.name ${fromTables('JOIN pragma_index_list(m.name) i JOIN pragma_index_info(i.name) c')} ORDER BY i.name, c.seqno`,
     )
-    .all() as { name: string; sql: string }[];
+    .all() as { idx: string; name: string }[]) {
+    const list = indexColumns.get(row.idx) ?? [];
+    list.push(row.name);
+    indexColumns.set(row.idx, list);
+  }
   return tables.map((t) => {
-    const cols = db
-      .prepare('SELECT name, type, "notnull", pk FROM pragma_table_info(?)')
-      .all(t.name) as TableInfoRow[];
+    const cols = columns.get(t.name) ?? [];
     const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
     // A lone INTEGER PRIMARY KEY is the table's 64-bit rowid: report it as bigint, never null.
     const rowid = pk.length === 1 && pk[0]?.type.toUpperCase() === 'INTEGER' ? pk[0].name : undefined;
-    const fkRows = db
-      .prepare(
-        'SELECT id, seq, "table", "from", "to", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq',
-      )
-      .all(t.name) as { id: number; table: string; from: string; to: string; on_delete: string }[];
+    const fkRows = foreignKeys.get(t.name) ?? [];
     const fkIds = [...new Set(fkRows.map((f) => f.id))];
-    const indexRows = db.prepare('SELECT name, "unique", origin FROM pragma_index_list(?)').all(t.name) as {
-      name: string;
-      unique: number;
-      origin: string;
-    }[];
-    const indexColumns = (index: string) =>
-      (
-        db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string }[]
-      ).map((r) => r.name);
-    const secondary = indexRows.filter((i) => i.origin !== 'pk');
+    const secondary = (indexes.get(t.name) ?? []).filter((i) => i.origin !== 'pk');
     return {
       name: t.name,
       columns: cols.map((c) => ({
@@ -556,13 +627,24 @@ export function introspectSqlite(db: Database.Database): RawTable[] {
           onDelete: parts[0]?.on_delete ?? '',
         };
       }),
-      uniques: secondary.filter((i) => i.unique === 1).map((i) => indexColumns(i.name)),
+      uniques: secondary.filter((i) => i.unique === 1).map((i) => indexColumns.get(i.name) ?? []),
       indexes: secondary
         .filter((i) => i.unique === 0)
-        .map((i) => ({ name: i.name, columns: indexColumns(i.name) })),
+        .map((i) => ({ name: i.name, columns: indexColumns.get(i.name) ?? [] })),
       checks: parseChecks(t.sql),
     };
   });
+}
+
+/** Rows by their `tbl`, in the order given. */
+function groupBy<T extends { tbl: string }>(rows: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = out.get(row.tbl) ?? [];
+    list.push(row);
+    out.set(row.tbl, list);
+  }
+  return out;
 }
 
 /**

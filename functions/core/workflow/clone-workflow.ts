@@ -104,6 +104,14 @@ export interface CloneWorkflowDeps {
 
 type Step = (state: CloneWorkflowState, deps: CloneWorkflowDeps) => Promise<CloneWorkflowState>;
 
+/**
+ * `Apply schema` and `Populate data` write to a clone nobody can use yet, and `Configure
+ * security`, which always runs next, writes to it durably (its commits and SQLite's file sync):
+ * their own commits need not wait for the disk. A crash in between loses a whole transaction
+ * at most, which the retried step writes again (both are idempotent).
+ */
+const CLONE_WRITES = { durability: 'deferred' } as const;
+
 /** The dedicated provisioner, or a clear refusal when this deployment has none for the engine. */
 export function dedicatedProvisioner(deps: CloneWorkflowDeps, engine: EngineName): DedicatedProvisioner {
   if (!deps.dedicated) throw new ValidationError('dedicated placement is not deployed here', 'placement');
@@ -207,20 +215,24 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     await fault(deps, 'Apply schema', 'before', state);
     // The schema came with the root image; what the clone still needs is its own record of
     // which template version it is at, which fleet upgrades extend.
-    await engine.transaction(database, async (tx) => {
-      await ensureControlTables(tx);
-      await tx.query('DELETE FROM _clonefactory_schema_history WHERE version = ?', [state.version]);
-      await tx.query(
-        'INSERT INTO _clonefactory_schema_history (version, industry, fingerprint, applied_by, applied_at) VALUES (?, ?, ?, ?, ?)',
-        [
-          state.version,
-          state.industry,
-          required(state.imageFingerprint, 'imageFingerprint'),
-          'root-image',
-          new Date().toISOString(),
-        ],
-      );
-    });
+    await engine.transaction(
+      database,
+      async (tx) => {
+        await ensureControlTables(tx);
+        await tx.query('DELETE FROM _clonefactory_schema_history WHERE version = ?', [state.version]);
+        await tx.query(
+          'INSERT INTO _clonefactory_schema_history (version, industry, fingerprint, applied_by, applied_at) VALUES (?, ?, ?, ?, ?)',
+          [
+            state.version,
+            state.industry,
+            required(state.imageFingerprint, 'imageFingerprint'),
+            'root-image',
+            new Date().toISOString(),
+          ],
+        );
+      },
+      CLONE_WRITES,
+    );
     await fault(deps, 'Apply schema', 'after', state);
     return state;
   },
@@ -232,8 +244,10 @@ export const cloneSteps: Record<(typeof CLONE_TASKS)[number], Step> = {
     await fault(deps, 'Populate data', 'before', state);
     // A branch has its source's data, which is the point of it.
     if (!state.branchOf)
-      await engine.transaction(database, (tx) =>
-        populateSampleData(tx, state.tenantId, state.sampleSize, template.tables),
+      await engine.transaction(
+        database,
+        (tx) => populateSampleData(tx, state.tenantId, state.sampleSize, template.tables),
+        CLONE_WRITES,
       );
     await fault(deps, 'Populate data', 'after', state);
     return state;
