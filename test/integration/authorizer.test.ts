@@ -131,6 +131,57 @@ describe('Authorizer', () => {
     clock = undefined;
   });
 
+  it('shares one verification and one set of registry reads among concurrent requests of one user', async () => {
+    const calls = { keys: 0, users: 0, clones: 0 };
+    const jwks = createLocalJWKSet(issuer.jwks());
+    const users = t.plane.userRegistry;
+    const clones = t.plane.deps.registry;
+    const counting = new Authorizer({
+      keys: (...args: Parameters<typeof jwks>) => {
+        calls.keys++;
+        return jwks(...args);
+      },
+      users: new Proxy(users, {
+        get: (target, prop, receiver) => {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'get' && prop !== 'findByEmail') return value;
+          return (...args: unknown[]) => {
+            calls.users++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      }),
+      clones: new Proxy(clones, {
+        get: (target, prop, receiver) => {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'get') return value;
+          return (...args: unknown[]) => {
+            calls.clones++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      }),
+      config,
+    });
+    const token = await mint('bob@auth-b.example', 'auth-b');
+    const principals = await Promise.all(Array.from({ length: 50 }, () => counting.authenticate(token)));
+    expect(new Set(principals.map((p) => (p.kind === 'user' ? p.tenantId : p.kind)))).toEqual(
+      new Set(['auth-b']),
+    );
+    // One signature check, one mapping lookup and one clone read for all 50.
+    expect(calls).toEqual({ keys: 1, users: 1, clones: 1 });
+    // A refusal is shared the same way, and a later request asks again.
+    const stranger = await mint('nobody@auth-b.example', 'auth-b');
+    const refusals = await Promise.all(
+      Array.from({ length: 20 }, () => counting.authenticate(stranger).catch((e: unknown) => e)),
+    );
+    expect(refusals.every((e) => e instanceof AccessDeniedError)).toBe(true);
+    // One resolution for all 20: by subject, then by email; no mapping, so no clone read.
+    expect(calls).toEqual({ keys: 2, users: 3, clones: 1 });
+    await expect(counting.authenticate(stranger)).rejects.toThrow(AccessDeniedError);
+    expect(calls.users).toBe(5);
+  });
+
   it('fails closed when the JWKS cannot be fetched', async () => {
     const down = new Authorizer({
       keys: createRemoteJWKSet(new URL('http://127.0.0.1:9/jwks.json'), { timeoutDuration: 500 }),
