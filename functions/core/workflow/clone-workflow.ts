@@ -532,8 +532,9 @@ async function adoptDatabase(engine: DatabaseEngine, database: string, cloneId: 
  * accepting the credentials; such a refusal also proves the role's password works. Where a
  * refusal cannot prove that (SQLite keeps its logins inside each database), the role also
  * opens its own database: in the same round on SQLite, which never proves it, and in a
- * second round where a server happened to refuse before authenticating. Each login costs a server process on PostgreSQL, so the
- * common case is three logins rather than one per role and target.
+ * second round where a server happened to refuse before authenticating. Each login costs a
+ * server process on PostgreSQL, so the common case is three logins rather than one per role
+ * and target.
  */
 export async function isolationProbe(
   engine: DatabaseEngine,
