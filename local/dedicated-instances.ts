@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { MysqlEngine } from '../functions/adapters/engines/mysql.js';
 import { PostgresEngine } from '../functions/adapters/engines/postgres.js';
+import { scramSha256Verifier } from '../functions/adapters/engines/scram.js';
 import type { DatabaseEngine, EngineName, Marker } from '../functions/core/engine.js';
 import { EngineUnavailableError, errorMessage, ForeignArtefactError } from '../functions/core/errors.js';
 import { assertDatabaseName } from '../functions/core/identifiers.js';
@@ -474,10 +475,14 @@ export class LocalPostgresInstances extends LocalServerInstances {
       password: current,
       database: 'postgres',
     });
+    admin.on('error', () => {});
     await admin.connect();
     try {
-      // base64url has no quote, and ALTER ROLE takes no parameters: the literal is safe as it is.
-      await admin.query(`ALTER ROLE postgres PASSWORD '${assertToken(next)}'`);
+      // As for tenant roles: a SCRAM verifier, so that the plain password never reaches the
+      // server (ALTER ROLE takes no parameters; the literal is escaped).
+      await admin.query(
+        `ALTER ROLE postgres PASSWORD ${pg.escapeLiteral(scramSha256Verifier(assertToken(next)))}`,
+      );
     } finally {
       await admin.end();
     }

@@ -47,6 +47,26 @@ describe('PostgresEngine connections to tenant databases', () => {
     expect(await pid(kept, db)).not.toBe(before);
   });
 
+  it('survives a kept connection that the server ends between two queries, and does not reuse it', async () => {
+    const db = `${ns}_ended`;
+    await kept.createDatabase(db);
+    // The session ends (as DROP DATABASE ... FORCE or pg_terminate_backend end it) while the
+    // client is out of its pool, between queries: no unhandled 'error' (which would end this
+    // process and fail the run), the next query fails, and the next call gets a new session.
+    const error = await kept
+      .transaction(db, async (tx) => {
+        const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await fresh.transaction('postgres', (admin) =>
+          admin.query('SELECT pg_terminate_backend(?)', [Number(row?.pid)]),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the FATAL message arrives
+        await tx.query('SELECT 1');
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(await kept.transaction(db, (tx) => tx.query('SELECT 1 AS ok'))).toEqual([{ ok: 1 }]);
+  });
+
   it('lets go of a kept connection before rename, clone-from, seal and drop', async () => {
     const db = `${ns}_busy`;
     await kept.createDatabase(db);

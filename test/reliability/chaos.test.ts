@@ -199,7 +199,18 @@ describe('chaos', () => {
         });
         const execution = await plane.runner.wait(r.executionName);
         const record = await plane.tenants.get(plan.tenantId);
-        return { plan, status: execution.status, state: record.state, cloneId: record.cloneId };
+        // What went wrong, for a mismatch's report: the entry's error and every failed state.
+        const failures = execution.events
+          .filter((e) => e.error)
+          .map((e) => `${e.state ?? e.type}: ${e.error}: ${(e.cause ?? '').slice(0, 300)}`);
+        return {
+          plan,
+          status: execution.status,
+          state: record.state,
+          cloneId: record.cloneId,
+          lastError: record.lastError,
+          failures,
+        };
       },
       { concurrency: 3 },
     );
@@ -210,7 +221,14 @@ describe('chaos', () => {
       return o.status !== want.status || entry !== want.entry;
     });
     expect(
-      mismatches.map((m) => ({ tenant: m.plan.tenantId, plan: m.plan, status: m.status, state: m.state })),
+      mismatches.map((m) => ({
+        tenant: m.plan.tenantId,
+        plan: m.plan,
+        status: m.status,
+        state: m.state,
+        lastError: m.lastError,
+        failures: m.failures,
+      })),
     ).toEqual([]);
 
     // Before the reconciler: every artefact belongs to a READY or in-flight entry (a stuck

@@ -413,6 +413,7 @@ export class MysqlEngine implements DatabaseEngine {
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     // A connection of its own: the lock lives as long as the connection.
     const conn = await mysql.createConnection({ uri: this.options.url });
+    conn.on('error', () => {});
     try {
       const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, 120) AS ok', [
         `cf:${assertDatabaseName(name)}`,
@@ -451,7 +452,11 @@ export class MysqlEngine implements DatabaseEngine {
     const url = new URL(this.options.url);
     url.pathname = `/${encodeURIComponent(assertDatabaseName(database))}`;
     try {
-      return await mysql.createConnection({ uri: url.toString() });
+      const conn = await mysql.createConnection({ uri: url.toString() });
+      // A connection the server ends between two queries must fail the next query, not end
+      // the process with an unhandled 'error' (as a PostgreSQL one did; see PostgresEngine).
+      conn.on('error', () => {});
+      return conn;
     } catch (cause) {
       if ((cause as { errno?: number }).errno === 1049) throw new DatabaseNotFoundError(database);
       throw new EngineUnavailableError('mysql', `${this.location}: ${errorMessage(cause)}`, { cause });
