@@ -598,7 +598,6 @@ const FK_ACTIONS: Record<string, string> = {
   d: 'set default',
 };
 
-/** Reads the public schema from the catalogs. Exported for the health monitor and drift checks. */
 /** The four catalogue reads of {@link introspectPostgres}: parameterless, so sent as one batch. */
 const INTROSPECT_SQL = [
   `SELECT c.oid, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -647,6 +646,7 @@ interface IntrospectRows {
   };
 }
 
+/** Reads the public schema from the catalogs. Exported for the health monitor and drift checks. */
 export async function introspectPostgres(client: pg.ClientBase): Promise<RawTable[]> {
   // One round trip (the simple query protocol answers each statement in turn): the fingerprint
   // check of every clone runs this while its isolation probe opens three sessions beside it.

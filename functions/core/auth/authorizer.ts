@@ -98,9 +98,8 @@ export class Authorizer {
   private readonly verified = new Map<string, { claims: JWTPayload; until: number }>();
   /**
    * Work under way, by token and by resolution key: concurrent requests that miss the caches
-   * for the same token or user share one verification and one set of registry reads. (Found by
-   * the reliability suite's load test: 200 clients starting at once each verified and resolved
-   * on their own, and the first second took 10 to 20 s.)
+   * for the same token or user (a page's burst of calls) share one verification and one set of
+   * registry reads, instead of each doing its own.
    */
   private readonly verifying = new Map<string, Promise<JWTPayload>>();
   private readonly resolving = new Map<string, Promise<Resolution>>();
