@@ -17,7 +17,6 @@ function port(value: string): number {
   return n;
 }
 
-/** `clonectl serve`: what `npm start` runs. */
 /**
  * The API pools' share of the process's tenant-connection cap: all of it, less the health
  * monitor's concurrency when the monitor runs (found by the load suite: with the monitor on,
@@ -27,6 +26,7 @@ export function apiPoolCap(total: number, healthIntervalSeconds: number): number
   return healthIntervalSeconds > 0 ? total - DEFAULT_HEALTH_CONCURRENCY : total;
 }
 
+/** `clonectl serve`: what `npm start` runs. */
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start the local control plane: engines on embedded defaults, root images, and the HTTP API')

@@ -418,12 +418,7 @@ export class PostgresEngine implements DatabaseEngine {
   private async ensureRole(name: string, options: string, marker: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.admin.connect();
-      // Out of its pool, a client has no 'error' listener (see withClient).
-      let broken = false;
-      const onError = () => {
-        broken = true;
-      };
-      client.on('error', onError);
+      const returned = lent(client);
       try {
         await client.query('BEGIN');
         const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [
@@ -439,8 +434,7 @@ export class PostgresEngine implements DatabaseEngine {
         // 42710/23505: a concurrent retry created it first; the next attempt aligns it.
         if (attempt > 0 || (code !== '42710' && code !== '23505')) throw error;
       } finally {
-        client.removeListener('error', onError);
-        client.release(broken);
+        client.release(returned());
       }
     }
   }
@@ -527,29 +521,41 @@ export class PostgresEngine implements DatabaseEngine {
       throw new EngineUnavailableError('postgresql', `${this.location}: ${errorMessage(cause)}`, { cause });
     }
     let failure: unknown;
-    // A pooled client out of its pool has no 'error' listener (pg-pool removes its own): a
-    // session the server ends between two queries (DROP DATABASE ... WITH (FORCE) from another
-    // operation) would emit an unhandled 'error' and end the process. The next query fails
-    // instead, and the client is not given back. (Found by the reliability suite's load test:
-    // `clonectl serve` died while tenants were deleted under its health monitor.)
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
+    const returned = lent(client);
     try {
       return await fn(client);
     } catch (error) {
       failure = error;
       throw error;
     } finally {
-      client.removeListener('error', onError);
+      const ended = returned();
       if (client.release) {
         // A client that failed is not trusted with the next step's work: it is closed.
-        client.release(failure !== undefined || broken);
+        client.release(failure !== undefined || ended);
       } else await (client as pg.Client).end();
     }
   }
+}
+
+/**
+ * Watches a client while it is out of its pool, which then has no 'error' listener (pg-pool
+ * removes its own): a session the server ends between two queries (DROP DATABASE ... WITH
+ * (FORCE) from another operation) would otherwise emit an unhandled 'error' and end the
+ * process; instead the next query fails. Call the returned function when giving the client
+ * back: it stops watching and says whether the server ended the session, so that such a
+ * client is closed rather than reused. (Found by the reliability suite's load test: `clonectl
+ * serve` died while tenants were deleted under its health monitor.)
+ */
+function lent(client: pg.ClientBase): () => boolean {
+  let ended = false;
+  const onError = () => {
+    ended = true;
+  };
+  client.on('error', onError);
+  return () => {
+    client.removeListener('error', onError);
+    return ended;
+  };
 }
 
 /** `?` placeholders become `$1..$n` (our SQL never has a `?` inside a literal). */
