@@ -14,8 +14,14 @@ import {
 
 type Outcome = 'open' | 'refused-authenticated' | 'refused' | 'unreachable';
 
-function setup(engine: EngineName, outcomes: Record<string, Outcome>, neighbour?: string) {
+function setup(
+  engine: EngineName,
+  outcomes: Record<string, Outcome>,
+  neighbour?: string,
+  close: () => Promise<void> = async () => {},
+) {
   const logins: string[] = [];
+  const closed: string[] = [];
   const fake = {
     engine,
     async databaseExists() {
@@ -28,7 +34,13 @@ function setup(engine: EngineName, outcomes: Record<string, Outcome>, neighbour?
       if (outcome === 'refused-authenticated') throw new LoginRefusedError(database, true);
       if (outcome === 'refused') throw new LoginRefusedError(database, false);
       if (outcome === 'unreachable') throw new EngineUnavailableError(engine, 'connection refused');
-      return { query: async () => [], close: async () => {} };
+      return {
+        query: async () => [],
+        close: () => {
+          closed.push(key);
+          return close();
+        },
+      };
     },
   } as unknown as DatabaseEngine;
   const deps = {
@@ -60,7 +72,7 @@ function setup(engine: EngineName, outcomes: Record<string, Outcome>, neighbour?
       analyst: { username: 'ana', password: 'p3' },
     },
   };
-  return { probe: () => isolationProbe(fake, deps, state, credentials), logins };
+  return { probe: () => isolationProbe(fake, deps, state, credentials), logins, closed };
 }
 
 describe('isolation probe', () => {
@@ -72,6 +84,24 @@ describe('isolation probe', () => {
     );
     expect(await probe()).toEqual([]);
     expect(logins.sort()).toEqual(['adm@cf_other', 'ana@cf_own', 'usr@postgres']);
+  });
+
+  it('closes every session it opened without waiting for the close, which may fail', async () => {
+    const never = () => new Promise<void>(() => {});
+    const { probe, closed } = setup(
+      'postgresql',
+      { 'adm@cf_other': 'refused-authenticated', 'usr@postgres': 'refused-authenticated' },
+      'cf_other',
+      never,
+    );
+    expect(await probe()).toEqual([]);
+    expect(closed).toEqual(['ana@cf_own']);
+    const failing = setup('sqlite', { 'adm@cf_other': 'refused' }, 'cf_other', async () => {
+      throw new Error('close failed');
+    });
+    // A rejected close is neither the probe's problem nor an unhandled rejection (vitest fails the run on one).
+    expect(await failing.probe()).toEqual([]);
+    expect(failing.closed.sort()).toEqual(['adm@cf_own', 'ana@cf_own', 'usr@cf_own']);
   });
 
   it("fails when the admin login opens another tenant's database", async () => {
