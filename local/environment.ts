@@ -76,7 +76,8 @@ export class LocalEnvironment {
         keepDatabaseConnectionsMs: 1000,
       });
     else if (name === 'mysql') engine = new MysqlEngine({ url: this.mysqlUrl });
-    else engine = new SqliteEngine({ dir: this.sqliteDir });
+    // Likewise: the steps of one clone open its file and load its schema once.
+    else engine = new SqliteEngine({ dir: this.sqliteDir, keepConnectionsMs: 1000 });
     this.engines.set(name, engine);
     return engine;
   }

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -15,6 +15,7 @@ import {
   USER_MAPPINGS_TABLE,
 } from '../functions/adapters/registry/table-schemas.js';
 import { EngineUnavailableError, errorMessage } from '../functions/core/errors.js';
+import { WorkerPortHandler } from './registry-transport.js';
 
 export const LOCAL_TABLES = {
   clones: 'clonefactory-clones',
@@ -70,11 +71,22 @@ export class LocalRegistryServer {
       await release();
       throw error;
     }
+    // This process's own requests go to the thread on a MessagePort (registry-transport.ts);
+    // the endpoint is still what they are signed for, and what any other client can use.
+    const { port1, port2 } = new MessageChannel();
+    server.postMessage({ type: 'port', port: port2 }, [port2]);
+    const requestHandler = new WorkerPortHandler(port1);
+    server.once('exit', (code) =>
+      requestHandler.fail(
+        new EngineUnavailableError('registry', `the registry thread stopped (exit code ${code})`),
+      ),
+    );
     const client = new DynamoDBClient({
       endpoint,
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 3,
+      requestHandler,
     });
     const registry = new LocalRegistryServer(server, endpoint, client, release);
     try {

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCloneRegistry } from '../../functions/adapters/registry/dynamodb-registry.js';
 import { FileSecretStore } from '../../functions/adapters/secrets/file-secret-store.js';
@@ -10,6 +11,7 @@ import {
 } from '../../functions/core/errors.js';
 import type { CloneRecord } from '../../functions/core/tenants.js';
 import { LOCAL_TABLES, LocalRegistryServer } from '../../local/registry-server.js';
+import { WorkerPortHandler } from '../../local/registry-transport.js';
 import { tempDir } from '../support/engines.js';
 
 const dir = tempDir('registry');
@@ -83,6 +85,33 @@ describe('DynamoDbCloneRegistry on dynalite', () => {
   it('lists by state through the by-state index', async () => {
     expect((await registry.list({ state: 'READY' })).map((r) => r.tenantId)).toEqual(['alpha']);
     expect((await registry.list()).map((r) => r.tenantId)).toEqual(['alpha', 'beta', 'race']);
+  });
+
+  it("takes this process's requests on the registry thread's port, and any client's over HTTP, to the same tables", async () => {
+    expect(server.client.config.requestHandler).toBeInstanceOf(WorkerPortHandler);
+    // What the port wrote, a plain HTTP client reads (as `aws dynamodb --endpoint-url` would).
+    const http = new DynamoDBClient({
+      endpoint: server.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      const item = await http.send(
+        new GetItemCommand({ TableName: LOCAL_TABLES.clones, Key: { tenantId: { S: 'alpha' } } }),
+      );
+      expect(item.Item?.cloneId).toEqual({ S: 'aaaaaaaaaaaa' });
+      expect(item.Item?.state).toEqual({ S: 'READY' });
+    } finally {
+      http.destroy();
+    }
+  });
+
+  it('fails requests after close with a clear error, instead of leaving them waiting', async () => {
+    const other = await LocalRegistryServer.start(join(tempDir('registry-closed'), 'registry'));
+    const closed = new DynamoDbCloneRegistry({ tableName: LOCAL_TABLES.clones, client: other.client });
+    expect(await closed.get('nobody')).toBeNull();
+    await other.close();
+    await expect(closed.get('nobody')).rejects.toThrow(/registry client is closed/);
   });
 
   it('keeps its data across a restart of the registry server', async () => {

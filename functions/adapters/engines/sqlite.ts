@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -35,6 +35,31 @@ import { type TenantErrorKind, tenantExecutor } from './tenant-errors.js';
 export interface SqliteEngineOptions {
   /** The one directory all SQLite databases live in. Names map to `<dir>/<name>.db`; no path comes from input. */
   readonly dir: string;
+  /**
+   * Keep the control plane's write connection to each database for this many ms of
+   * idleness, so that the steps of one clone (schema history, sample data, access table,
+   * verification) open the file and load its schema once rather than once each. 0 (the
+   * default) closes it after every use. Whatever removes or replaces a file (drop, rename,
+   * clone into, seal) closes it first, and a kept connection whose file is no longer the one
+   * it opened (another process replaced or removed it) is closed instead of used.
+   */
+  readonly keepConnectionsMs?: number;
+}
+
+/** A control-plane connection lent to one caller at a time; `done` gives it back. */
+interface Lent {
+  readonly db: Database.Database;
+  readonly query: SqlExecutor['query'];
+  done(): void;
+}
+
+interface Kept {
+  readonly db: Database.Database;
+  readonly query: SqlExecutor['query'];
+  /** The inode the connection opened. */
+  readonly ino: number;
+  busy: boolean;
+  timer?: NodeJS.Timeout;
 }
 
 const SIDE_FILES = ['-journal', '-wal', '-shm'];
@@ -46,6 +71,8 @@ const ACCESS_TABLE = '_clonefactory_access';
 export class SqliteEngine implements DatabaseEngine {
   readonly engine = 'sqlite' as const;
   readonly location: string;
+  /** Kept control-plane connections, by file path (see keepConnectionsMs). */
+  private readonly kept = new Map<string, Kept>();
 
   constructor(private readonly options: SqliteEngineOptions) {
     this.location = `sqlite:${options.dir}`;
@@ -99,12 +126,15 @@ export class SqliteEngine implements DatabaseEngine {
 
   async dropDatabase(name: string): Promise<void> {
     const path = this.path(name);
+    this.release(path);
     await Promise.all([path, ...SIDE_FILES.map((s) => path + s)].map((p) => rm(p, { force: true })));
   }
 
   /** A hard link then an unlink: the new name appears whole or not at all, and never overwrites. */
   async renameDatabase(from: string, to: string): Promise<void> {
     const source = this.path(from);
+    this.release(source);
+    this.release(this.path(to));
     if (!(await exists(source))) throw new DatabaseNotFoundError(from);
     try {
       await link(source, this.path(to));
@@ -177,19 +207,25 @@ export class SqliteEngine implements DatabaseEngine {
   async cloneDatabase(source: string, target: string, marker?: Marker): Promise<void> {
     const from = this.path(source);
     const to = this.path(target);
-    if (!(await exists(from))) throw new DatabaseNotFoundError(source);
+    this.release(to);
+    const found = await stat(from).catch(() => null);
+    if (!found) throw new DatabaseNotFoundError(source);
     if (await exists(to)) throw new DatabaseExistsError(target);
     const tmp = `${to}.tmp-${randomBytes(4).toString('hex')}`;
     try {
       // A live tenant (the source of a branch) may be written meanwhile: a read transaction
-      // holds SQLite's SHARED lock, so no writer commits while the file is copied.
-      const reader = new Database(from, { readonly: true, fileMustExist: true });
-      try {
-        reader.exec('BEGIN');
-        reader.prepare('SELECT count(*) FROM sqlite_master').get();
-        await copyFile(from, tmp, constants.COPYFILE_FICLONE);
-      } finally {
-        reader.close();
+      // holds SQLite's SHARED lock, so no writer commits while the file is copied. A sealed
+      // file (a root image, mode 0400) never changes in place and is copied as it is.
+      if ((found.mode & 0o222) === 0) await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+      else {
+        const reader = new Database(from, { readonly: true, fileMustExist: true });
+        try {
+          reader.exec('BEGIN');
+          reader.prepare('SELECT count(*) FROM sqlite_master').get();
+          await copyFile(from, tmp, constants.COPYFILE_FICLONE);
+        } finally {
+          reader.close();
+        }
       }
       await chmod(tmp, 0o600);
       const db = new Database(tmp);
@@ -197,9 +233,11 @@ export class SqliteEngine implements DatabaseEngine {
         // Nobody else can see the temporary file: no journal, no syncs, one sync below.
         db.pragma('journal_mode = OFF');
         db.pragma('synchronous = OFF');
+        // The source's marker row is replaced in place: a table dropped and created again
+        // would be two schema changes, each rewriting sqlite_master.
         db.transaction(() => {
-          db.exec(`DROP TABLE IF EXISTS ${qi(MARKER_TABLE)}`);
           if (marker) writeMarkerRow(db, marker);
+          else db.exec(`DROP TABLE IF EXISTS ${qi(MARKER_TABLE)}`);
         })();
       } finally {
         db.close();
@@ -218,6 +256,7 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async sealImage(name: string): Promise<void> {
+    this.release(this.path(name));
     await chmod(this.path(name), 0o400);
   }
 
@@ -241,12 +280,12 @@ export class SqliteEngine implements DatabaseEngine {
     fn: (tx: SqlTransaction) => Promise<T>,
     options: TransactionOptions,
   ): Promise<T> {
-    const db = this.open(name);
+    const { db, query, done } = this.lend(name);
     let committed = false;
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn({ ...executor(db), introspect: async () => introspectSqlite(db) });
+        const result = await fn({ query, introspect: async () => introspectSqlite(db) });
         db.exec('COMMIT');
         committed = true;
         return result;
@@ -259,7 +298,7 @@ export class SqliteEngine implements DatabaseEngine {
         throw new TransientError('database is locked', { cause: error });
       throw error;
     } finally {
-      db.close();
+      done();
       // Deferred: the file's next synced write (an fsync covers every earlier write) makes it durable.
       if (committed && options.durability !== 'deferred') await syncFile(this.path(name));
     }
@@ -364,7 +403,52 @@ export class SqliteEngine implements DatabaseEngine {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const path of [...this.kept.keys()]) this.release(path);
+  }
+
+  /**
+   * The control-plane write connection to `name`: the kept one when it is idle and its file
+   * is still the one it opened, else a new one, which is kept when keeping is on and none is.
+   */
+  private lend(name: string): Lent {
+    const path = this.path(name);
+    const kept = this.kept.get(path);
+    if (kept && !kept.busy) {
+      if (statSync(path, { throwIfNoEntry: false })?.ino === kept.ino) {
+        kept.busy = true;
+        clearTimeout(kept.timer);
+        return { db: kept.db, query: kept.query, done: () => this.giveBack(path, kept) };
+      }
+      this.release(path);
+    }
+    const db = this.open(name);
+    const query = executor(db).query;
+    const ino = (this.options.keepConnectionsMs ?? 0) > 0 && !this.kept.has(path) && statSync(path).ino;
+    if (!ino) return { db, query, done: () => db.close() };
+    const entry: Kept = { db, query, ino, busy: true };
+    this.kept.set(path, entry);
+    return { db, query, done: () => this.giveBack(path, entry) };
+  }
+
+  private giveBack(path: string, entry: Kept): void {
+    entry.busy = false;
+    // Released while lent, or left inside a transaction by a failure: not kept.
+    if (this.kept.get(path) !== entry || entry.db.inTransaction) {
+      this.release(path, entry);
+      return;
+    }
+    entry.timer = setTimeout(() => this.release(path), this.options.keepConnectionsMs);
+    entry.timer.unref();
+  }
+
+  /** Closes the kept connection to `path` (once its borrower gives it back, if lent). */
+  private release(path: string, entry = this.kept.get(path)): void {
+    if (!entry) return;
+    if (this.kept.get(path) === entry) this.kept.delete(path);
+    clearTimeout(entry.timer);
+    if (!entry.busy) entry.db.close();
+  }
 
   /**
    * A control-plane connection for writing. Its commits do not sync (synchronous = OFF): the
@@ -390,17 +474,26 @@ export class SqliteEngine implements DatabaseEngine {
 
   /** Runs `fn` on a control-plane write connection, then syncs the file: durable on return. */
   private async writing<T>(name: string, fn: (db: Database.Database) => T): Promise<T> {
-    const db = this.open(name);
+    const { db, done } = this.lend(name);
     try {
       return fn(db);
     } finally {
-      db.close();
+      done();
       await syncFile(this.path(name));
     }
   }
 
-  /** A read-only control-plane connection. */
+  /** A read-only control-plane connection, or the kept write connection when it is idle. */
   private withDb<T>(name: string, fn: (db: Database.Database) => T): T {
+    const kept = this.kept.get(this.path(name));
+    if (kept && !kept.busy) {
+      const lent = this.lend(name);
+      try {
+        return fn(lent.db);
+      } finally {
+        lent.done();
+      }
+    }
     const db = this.readOnly(name);
     try {
       return fn(db);
