@@ -82,6 +82,11 @@ export interface LocalControlPlaneOptions {
   readonly dedicated?: DedicatedProvisioner;
   /** Polls of `Check instance` before a dedicated clone is rolled back. */
   readonly instancePolls?: number;
+  /**
+   * Spare dedicated PostgreSQL instances kept started once a dedicated clone has been made
+   * (default: `CLONEFACTORY_DEDICATED_SPARES`, else 1; 0 turns them off).
+   */
+  readonly dedicatedSpares?: number;
   readonly log?: (message: string) => void;
   /** Tenant connection pools (the data-plane API). */
   readonly pools?: Partial<TenantPoolOptions>;
@@ -142,6 +147,7 @@ export class LocalControlPlane {
         dir: join(env.home, 'instances'),
         namespace,
         catalog,
+        spares: options.dedicatedSpares ?? spareCount(vars.CLONEFACTORY_DEDICATED_SPARES),
         shared: async (engine) => {
           const r = await env.tryEngine(engine);
           return 'engine' in r ? r.engine : null;
@@ -233,6 +239,8 @@ export class LocalControlPlane {
           workflows: runner,
         }),
       );
+      // Spares an earlier process left running (it crashed, or was killed) are not this one's.
+      await instances.discardSpares();
       for (const interrupted of await runner.interrupted()) {
         options.log?.(`resuming interrupted execution ${interrupted.name}`);
         await runner.start(interrupted.stateMachine, interrupted.name, interrupted.input as never);
@@ -393,4 +401,12 @@ export class LocalControlPlane {
     await this.instances.close();
     await this.registryServer.close();
   }
+}
+
+/** `CLONEFACTORY_DEDICATED_SPARES`: an integer from 0 to 4, 1 when unset. */
+function spareCount(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  if (!/^[0-4]$/.test(value.trim()))
+    throw new Error(`CLONEFACTORY_DEDICATED_SPARES must be an integer from 0 to 4, not "${value}"`);
+  return Number(value);
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -35,6 +35,23 @@ export interface LocalInstancesOptions {
   /** The shared server of each engine, when there is one: the isolation probe tries it too. */
   readonly shared?: (engine: EngineName) => Promise<DatabaseEngine | null>;
   readonly log?: (message: string) => void;
+  /**
+   * Spare instances to keep started per engine, where the engine allows it (PostgreSQL):
+   * a copy of the root instance, already running with an administrator password of its
+   * own, which the next `provision` takes instead of copying and starting one (default 0).
+   */
+  readonly spares?: number;
+  /** How long after a provision, or a change of the root instance, spares are refilled (default 1 s). */
+  readonly spareDelayMs?: number;
+}
+
+/** What `spare.json` records: the port it listens on and the root instance it was copied from. */
+interface SpareFile {
+  readonly engine: ServerEngine;
+  readonly port: number;
+  /** sha256 of the root's images.json when it was copied: a spare of another root is stale. */
+  readonly root: string;
+  readonly createdAt: string;
 }
 
 /** What `instance.json` records; the directory name is the clone id as well. */
@@ -88,10 +105,19 @@ abstract class LocalServerInstances {
   /** Replaces the administrator's password of a running instance (a copy has the root's). */
   protected abstract changePassword(port: number, current: string, next: string): Promise<void>;
   protected abstract adapter(port: number, password: string, keep: boolean): DatabaseEngine;
+  /**
+   * Whether a running server may be handed over by renaming its instance directory (see
+   * {@link provision}): PostgreSQL works in its data directory by relative paths once started.
+   */
+  protected abstract readonly sparesAllowed: boolean;
 
   private readonly engines = new Map<string, Promise<DatabaseEngine>>();
   private readonly started = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Spares this process made and has not handed out (directory names under `dir`). */
+  private readonly spares = new Set<string>();
+  private spareTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(protected readonly options: LocalInstancesOptions) {}
 
@@ -108,6 +134,8 @@ abstract class LocalServerInstances {
       const known = manifest[name];
       if (known?.slot && known.checksum === template.checksum && existsSync(this.dataDir(this.rootId)))
         return { name, fingerprint: known.fingerprint };
+      // The root is about to change: copies of it made before lack this image.
+      await this.removeSpares(() => true);
       await this.initialiseRoot();
       const port = await this.allocatePort();
       await this.startServer(this.rootId, port);
@@ -133,14 +161,20 @@ abstract class LocalServerInstances {
     });
   }
 
+  /**
+   * Makes this clone's instance: a spare when one is ready (its directory renamed to the
+   * clone's; the server keeps running, since it works in its data directory by relative
+   * paths), else a copy of the root instance, started, with a password of its own. Either
+   * way the spares are refilled a moment later, off this clone's path.
+   */
   async provision(target: CloneTarget): Promise<InstanceStatus> {
     const id = assertCloneId(target.cloneId);
-    return this.serially(async () => {
+    const status = await this.serially(async () => {
       const existing = await this.instance(id);
       if (existing) {
         this.owned(existing, target);
         await this.ensureRunning(existing);
-        return { state: 'available', endpoint: `127.0.0.1:${existing.port}` };
+        return { state: 'available', endpoint: `127.0.0.1:${existing.port}` } as const;
       }
       // A directory without instance.json is a copy this clone never finished: start over.
       const stale = await this.pid(id);
@@ -151,9 +185,18 @@ abstract class LocalServerInstances {
           this.engineName,
           'the root instance is missing; prepare an image first',
         );
-      await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
-      await run('cp', ['-a', this.dataDir(this.rootId), this.dataDir(id)]);
-      const port = await this.allocatePort();
+      const spare = await this.takeSpare();
+      let port: number;
+      if (spare) {
+        await rename(this.instanceDir(spare.name), this.instanceDir(id));
+        this.started.delete(spare.name);
+        this.started.add(id);
+        port = spare.port;
+      } else {
+        await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
+        await run('cp', ['-a', this.dataDir(this.rootId), this.dataDir(id)]);
+        port = await this.allocatePort();
+      }
       const instance: InstanceFile = {
         cloneId: id,
         tenantId: target.tenantId,
@@ -162,13 +205,130 @@ abstract class LocalServerInstances {
         createdAt: new Date().toISOString(),
       };
       await writeJson(join(this.instanceDir(id), 'instance.json'), instance);
-      await this.startServer(id, port);
-      // Its own administrator password, so that no two instances share one.
-      const password = randomBytes(18).toString('base64url');
-      await this.changePassword(port, await this.password(this.rootId), password);
-      await writeFile(join(this.instanceDir(id), 'password'), password, { mode: 0o600 });
-      return { state: 'available', endpoint: `127.0.0.1:${port}` };
+      if (!spare) {
+        await this.startServer(id, port);
+        await this.ownPassword(id, port);
+      }
+      return { state: 'available', endpoint: `127.0.0.1:${port}` } as const;
     });
+    this.scheduleSpares();
+    return status;
+  }
+
+  /**
+   * Refills the spares now instead of after the delay, and waits until nothing is queued
+   * (provisions, deprovisions, spares): the benchmark measures its floors on a quiet machine.
+   */
+  async settle(): Promise<void> {
+    if (this.spareTimer) {
+      clearTimeout(this.spareTimer);
+      this.spareTimer = null;
+      void this.serially(() => this.fillSpares()).catch(() => {});
+    }
+    await this.queue.catch(() => {});
+  }
+
+  /**
+   * Stops and removes every spare of this engine, this process's and any an earlier process
+   * left behind (their servers run detached), and cancels a pending refill (the next
+   * provision schedules one again). The control plane calls it when it starts.
+   */
+  discardSpares(): Promise<void> {
+    if (this.spareTimer) clearTimeout(this.spareTimer);
+    this.spareTimer = null;
+    return this.serially(() => this.removeSpares(() => true));
+  }
+
+  /** Spare directory names of this engine under `dir`: `_spare-<engine>-<hex>`. */
+  private async spareNames(): Promise<string[]> {
+    const prefix = `_spare-${this.engineName}-`;
+    try {
+      return (await readdir(this.options.dir)).filter(
+        (n) => n.startsWith(prefix) && /^[0-9a-f]{8}$/.test(n.slice(prefix.length)),
+      );
+    } catch {
+      return [];
+    }
+  }
+
+  private async removeSpares(which: (name: string) => boolean): Promise<void> {
+    for (const name of await this.spareNames()) {
+      if (!which(name)) continue;
+      this.spares.delete(name);
+      await this.stopServer(name).catch((error) =>
+        this.options.log?.(`spare ${name} did not stop: ${errorMessage(error)}`),
+      );
+      await rm(this.instanceDir(name), { recursive: true, force: true });
+    }
+  }
+
+  /** A spare of the current root whose server runs, taken out of the set; stale ones are removed. */
+  private async takeSpare(): Promise<{ name: string; port: number } | null> {
+    const root = await this.rootStamp();
+    for (const name of [...this.spares]) {
+      this.spares.delete(name);
+      const file = await readJson<SpareFile | null>(join(this.instanceDir(name), 'spare.json'), null);
+      const usable =
+        file?.root === root &&
+        existsSync(join(this.instanceDir(name), 'password')) &&
+        (await this.pid(name)) !== null;
+      if (usable) return { name, port: file.port };
+      await this.removeSpares((n) => n === name);
+    }
+    return null;
+  }
+
+  private scheduleSpares(): void {
+    if (!this.sparesAllowed || (this.options.spares ?? 0) <= 0 || this.closed) return;
+    if (this.spareTimer) clearTimeout(this.spareTimer);
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = null;
+      this.serially(() => this.fillSpares()).catch((error) =>
+        this.options.log?.(`could not start a spare ${this.engineName} instance: ${errorMessage(error)}`),
+      );
+    }, this.options.spareDelayMs ?? 1000);
+    this.spareTimer.unref();
+  }
+
+  /** Removes spares that are not this process's or not of the current root, then makes the missing ones. */
+  private async fillSpares(): Promise<void> {
+    if (this.closed || !existsSync(this.dataDir(this.rootId))) return;
+    const root = await this.rootStamp();
+    const stale = new Set<string>();
+    for (const name of await this.spareNames()) {
+      const file = await readJson<SpareFile | null>(join(this.instanceDir(name), 'spare.json'), null);
+      if (!this.spares.has(name) || file?.root !== root || (await this.pid(name)) === null) stale.add(name);
+    }
+    await this.removeSpares((n) => stale.has(n));
+    while (this.spares.size < (this.options.spares ?? 0) && !this.closed) {
+      const name = `_spare-${this.engineName}-${randomBytes(4).toString('hex')}`;
+      try {
+        await mkdir(this.instanceDir(name), { mode: 0o711 });
+        await run('cp', ['-a', this.dataDir(this.rootId), this.dataDir(name)]);
+        const port = await this.allocatePort();
+        const file: SpareFile = { engine: this.engineName, port, root, createdAt: new Date().toISOString() };
+        await writeJson(join(this.instanceDir(name), 'spare.json'), file);
+        await this.startServer(name, port);
+        await this.ownPassword(name, port);
+      } catch (error) {
+        await this.removeSpares((n) => n === name);
+        throw error;
+      }
+      this.spares.add(name);
+    }
+  }
+
+  /** Identifies the root instance's content: the sha256 of its images.json. */
+  private async rootStamp(): Promise<string> {
+    const manifest = await readFile(join(this.instanceDir(this.rootId), 'images.json')).catch(() => null);
+    return manifest ? createHash('sha256').update(manifest).digest('hex') : 'none';
+  }
+
+  /** Gives a started copy of the root its own administrator password, so that no two instances share one. */
+  private async ownPassword(id: string, port: number): Promise<void> {
+    const password = randomBytes(18).toString('base64url');
+    await this.changePassword(port, await this.password(this.rootId), password);
+    await writeFile(join(this.instanceDir(id), 'password'), password, { mode: 0o600 });
   }
 
   /** Renames the instance's slot of `image` to the clone's database, marked first (see prepareImage). */
@@ -248,9 +408,14 @@ abstract class LocalServerInstances {
   }
 
   /** Stops the servers this process started or adopted, and closes their engines. */
+  /** Stops the servers this process started or adopted, closes their engines, and removes its spares. */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.spareTimer) clearTimeout(this.spareTimer);
+    this.spareTimer = null;
     await this.queue.catch(() => {});
     for (const id of [...this.engines.keys()]) await this.closeEngine(id);
+    await this.removeSpares((name) => this.spares.has(name)).catch(() => {});
     for (const id of [...this.started]) await this.stopServer(id).catch(() => {});
   }
 
@@ -405,6 +570,7 @@ abstract class LocalServerInstances {
 export class LocalPostgresInstances extends LocalServerInstances {
   readonly engineName = 'postgresql' as const;
   protected readonly adminDatabase = 'postgres';
+  protected readonly sparesAllowed = true;
   protected readonly ports = [25432, 26431] as const;
 
   unavailable(): string | null {
@@ -500,6 +666,9 @@ export class LocalPostgresInstances extends LocalServerInstances {
 export class LocalMysqlInstances extends LocalServerInstances {
   readonly engineName = 'mysql' as const;
   protected readonly adminDatabase = 'mysql';
+  // mysqld is started with absolute paths (pid file, socket, logs): a renamed directory
+  // would leave it writing to names that no longer exist.
+  protected readonly sparesAllowed = false;
   protected readonly ports = [23306, 24305] as const;
   private readonly binaries = mysqlBinaries();
 
@@ -681,6 +850,16 @@ export class LocalDedicatedInstances implements DedicatedProvisioner {
 
   async close(): Promise<void> {
     await Promise.all([this.postgresql.close(), this.mysql.close()]);
+  }
+
+  /** Refills spares at once and waits for every queued operation (see LocalServerInstances.settle). */
+  async settle(): Promise<void> {
+    await Promise.all([this.postgresql.settle(), this.mysql.settle()]);
+  }
+
+  /** Stops and removes every spare instance, including an earlier process's. */
+  async discardSpares(): Promise<void> {
+    await Promise.all([this.postgresql.discardSpares(), this.mysql.discardSpares()]);
   }
 
   async listInstances(): Promise<InstanceFile[]> {

