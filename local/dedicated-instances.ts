@@ -41,7 +41,7 @@ export interface LocalInstancesOptions {
    * own, which the next `provision` takes instead of copying and starting one (default 0).
    */
   readonly spares?: number;
-  /** How long after a provision, or a change of the root instance, spares are refilled (default 1 s). */
+  /** How long after a provision spares are refilled (default 1 s; each provision restarts the wait). */
   readonly spareDelayMs?: number;
 }
 
@@ -191,6 +191,7 @@ abstract class LocalServerInstances {
         await rename(this.instanceDir(spare.name), this.instanceDir(id));
         this.started.delete(spare.name);
         this.started.add(id);
+        await rm(join(this.instanceDir(id), 'spare.json'), { force: true });
         port = spare.port;
       } else {
         await mkdir(this.instanceDir(id), { recursive: true, mode: 0o711 });
@@ -407,7 +408,6 @@ abstract class LocalServerInstances {
     await this.ensureRunning(instance);
   }
 
-  /** Stops the servers this process started or adopted, and closes their engines. */
   /** Stops the servers this process started or adopted, closes their engines, and removes its spares. */
   async close(): Promise<void> {
     this.closed = true;

@@ -349,6 +349,7 @@ describe('dedicated PostgreSQL: a spare instance', () => {
       // the spare's server, now the tenant's: same process, its directory renamed to the clone's
       expect(ib?.pid).toBe(spare?.pid);
       expect(existsSync(spare?.dir as string)).toBe(false);
+      expect(existsSync(join(t.home, 'instances', b.cloneId, 'spare.json'))).toBe(false);
       expect(readFileSync(join(t.home, 'instances', b.cloneId, 'password'), 'utf8').trim()).toBe(
         spare?.password,
       );
