@@ -68,6 +68,41 @@ describe.each(Object.values(probes))('clone workflow', (probe) => {
       for (const role of Object.values(credsA.roles)) expect(history).not.toContain(role.password);
     });
 
+    it('writes to the registry three times, each conditional: PENDING, CREATING, READY', async () => {
+      // The clone bench's `bound` (the floor plus these three writes) is only a bound while a
+      // clone makes no other registry write; this holds it to that.
+      const writes: { command?: string; state?: string; conditional: boolean }[] = [];
+      const client = t.plane.registryServer.client;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (/^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(context.commandName ?? '')) {
+            const input = args.input as {
+              ConditionExpression?: string;
+              Item?: { state?: unknown };
+              ExpressionAttributeValues?: Record<string, unknown>;
+            };
+            writes.push({
+              command: context.commandName,
+              state: plainString(input.Item?.state ?? input.ExpressionAttributeValues?.[':to']),
+              conditional: Boolean(input.ConditionExpression),
+            });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'countRegistryWrites' },
+      );
+      try {
+        expect((await t.create({ tenantId: 'initech', engine: engineName })).status).toBe('SUCCEEDED');
+      } finally {
+        client.middlewareStack.remove('countRegistryWrites');
+      }
+      expect(writes).toEqual([
+        { command: 'PutItemCommand', state: 'PENDING', conditional: true },
+        { command: 'UpdateItemCommand', state: 'CREATING', conditional: true },
+        { command: 'UpdateItemCommand', state: 'READY', conditional: true },
+      ]);
+    });
+
     it('loads the template rows and deterministic per-tenant sample data', async () => {
       const rows = await withSession(as('analyst'), async (s) => ({
         sample: await s.query<{ email: string }>(
@@ -265,3 +300,11 @@ describe('SQLite clone files', () => {
     }
   });
 });
+
+/** A string attribute as the client's middleware sees it: plain, or marshalled as `{ S }`. */
+function plainString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string')
+    return (value as { S: string }).S;
+  return undefined;
+}
