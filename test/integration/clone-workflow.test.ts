@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseEngine, EngineName, SqlSession } from '../../functions/core/engine.js';
 import type { CloneCredentials } from '../../functions/core/secrets.js';
 import type { CloneRecord } from '../../functions/core/tenants.js';
-import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+import { plainString, startTestPlane, type TestPlane } from '../support/control-plane.js';
 import { engineTitle, probeEngines } from '../support/engines.js';
 
 const { env, probes } = await probeEngines();
@@ -300,11 +300,3 @@ describe('SQLite clone files', () => {
     }
   });
 });
-
-/** A string attribute as the client's middleware sees it: plain, or marshalled as `{ S }`. */
-function plainString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string')
-    return (value as { S: string }).S;
-  return undefined;
-}

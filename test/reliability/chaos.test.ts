@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineName } from '../../functions/core/engine.js';
 import { InjectedFaultError, TransientError } from '../../functions/core/errors.js';
 import { CLONE_STEPS, ROLLBACK_STEP } from '../../functions/core/workflow/clone-workflow.js';
-import { startTestPlane, type TestPlane } from '../support/control-plane.js';
+import { plainString, startTestPlane, type TestPlane } from '../support/control-plane.js';
 import { probeEngines } from '../support/engines.js';
 import { checkInvariants, listArtefacts } from './invariants.js';
 import { PROFILE, recordFigures, seededRandom } from './profile.js';
@@ -308,12 +308,4 @@ function named(name: string, message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;
-}
-
-/** A DynamoDB attribute as the document client or the low-level client hands it over. */
-function plainString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string')
-    return (value as { S: string }).S;
-  return undefined;
 }

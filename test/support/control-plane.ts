@@ -88,3 +88,11 @@ export async function startTestPlane(
     },
   };
 }
+
+/** A DynamoDB attribute as the document client or the low-level client hands it over. */
+export function plainString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string')
+    return (value as { S: string }).S;
+  return undefined;
+}
