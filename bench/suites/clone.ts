@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { RootImageManager } from '../../functions/core/images.js';
+import { cloneExecutionName } from '../../functions/core/tenant-service.js';
 import { APP_ROLES, newCloneId, physicalNames } from '../../functions/core/tenants.js';
 import { removeArtefacts } from '../../functions/core/workflow/clone-workflow.js';
 import { LocalControlPlane } from '../../local/control-plane.js';
@@ -18,9 +19,9 @@ const INDUSTRY = 'finance';
 /**
  * End-to-end tenant creation through the local control plane (registry, six steps, history)
  * against the raw floor measured in the same run: the engine's own clone of the root image
- * plus the same security setup, called directly. Latency is sequential, floor and end-to-end
- * alternating; throughput runs a batch of tenants at concurrency 1, 4 and 8 against the raw
- * operations at the same concurrency, the batches in alternating slices.
+ * plus the same security setup, called directly. Latency is sequential, the operations taking
+ * turns; throughput runs a batch of tenants at concurrency 1, 4 and 8 against the raw
+ * operations at the same concurrency, the batches in slices that take turns likewise.
  *
  * A third operation, measured alongside both, is the floor followed by the three lifecycle
  * writes every clone makes to the registry (PENDING, CREATING, READY: conditional writes to
@@ -91,7 +92,7 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
           placement: 'shared',
           version: VERSION,
           industry: INDUSTRY,
-          executionName: `${tenantId}--${cloneId}`,
+          executionName: cloneExecutionName({ tenantId, cloneId }),
           createdAt: now,
           updatedAt: now,
           rev: 0,
@@ -129,13 +130,9 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
       // Alternate them, the order rotating, so that drift in the machine (disk, checkpoints)
       // and whatever one leaves behind for the next hit all alike.
       const latencyOps = { floor: rawOnce, bound: boundOnce, e2e: e2eOnce };
-      const keys = Object.keys(latencyOps) as (keyof typeof latencyOps)[];
       const samples = { floor: [] as number[], bound: [] as number[], e2e: [] as number[] };
       for (let i = 0; i < latencyRuns; i++)
-        for (let j = 0; j < keys.length; j++) {
-          const k = keys[(i + j) % keys.length] as keyof typeof latencyOps;
-          samples[k].push(...(await timeEach(1, latencyOps[k])));
-        }
+        for (const k of turn(latencyOps, i)) samples[k].push(...(await timeEach(1, latencyOps[k])));
       const floor = summarize(samples.floor);
       const withWrites = summarize(samples.bound);
       const e2e = summarize(samples.e2e);
@@ -233,12 +230,15 @@ async function rates<K extends string>(
   const ms = Object.fromEntries(names.map((k) => [k, 0])) as Record<K, number>;
   for (let i = 0; i < SLICES; i++) {
     const size = Math.floor(n / SLICES) + (i < n % SLICES ? 1 : 0);
-    for (let j = 0; j < names.length; j++) {
-      const which = names[(i + j) % names.length] as K;
-      ms[which] += await run(size, concurrency, ops[which]);
-    }
+    for (const which of turn(ops, i)) ms[which] += await run(size, concurrency, ops[which]);
   }
   return Object.fromEntries(names.map((k) => [k, n / (ms[k] / 1000)])) as Record<K, number>;
+}
+
+/** The keys of `ops` in round `i`'s order: rotated by `i`, so that each goes first in turn. */
+function turn<K extends string>(ops: Record<K, unknown>, i: number): K[] {
+  const keys = Object.keys(ops) as K[];
+  return keys.map((_, j) => keys[(i + j) % keys.length] as K);
 }
 
 /** Runs `n` operations with `concurrency` workers; returns the wall time in ms. */
