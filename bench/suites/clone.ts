@@ -174,8 +174,8 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
         // A server engine's work is mostly in the server's processes, which this does not see.
         const caps = IN_PROCESS.has(engineName)
           ? {
-              bound: round(cores / m.bound.cpuMs / r.raw, 3),
-              e2e: round(cores / m.e2e.cpuMs / r.raw, 3),
+              bound: round(cpuMsPerSecond / m.bound.cpuMs / r.raw, 3),
+              e2e: round(cpuMsPerSecond / m.e2e.cpuMs / r.raw, 3),
             }
           : undefined;
         throughput[c] = {
@@ -410,10 +410,10 @@ async function clonePartsOf(
     // (a read) do with a clone's secret; the copy is deleted again, untimed.
     secret: async () => {
       const id = `${secretId}-bench-${(seq++).toString(36)}`;
+      copies.push(id);
       await deps.secrets.get(id);
       await deps.secrets.put(id, stored, { cloneId: record.cloneId, tenantId, managedBy: 'clonefactory' });
       await deps.secrets.get(id);
-      copies.push(id);
     },
   };
   return { ops, cleanUp };
@@ -434,13 +434,13 @@ async function requiredParts(
   const sum = Object.values(measured).reduce((a, v) => a + v.cpuMs, 0);
   const raw = measured.raw;
   if (!raw) throw new Error('the raw operation is required');
-  return { cpuMs, sumCpuMs: round(sum, 2), ceiling: round(cores / sum / raw.perSecond, 3) };
+  return { cpuMs, sumCpuMs: round(sum, 2), ceiling: round(cpuMsPerSecond / sum / raw.perSecond, 3) };
 }
 
 /** Engines whose clones run entirely in this process, so that its CPU accounts for them. */
 const IN_PROCESS = new Set(['sqlite']);
 
 /** CPU ms this machine has per second of wall time: its cores (vCPUs) times 1000. */
-const cores = availableParallelism() * 1000;
+const cpuMsPerSecond = availableParallelism() * 1000;
 
 const f = (x: number) => x.toFixed(1);
