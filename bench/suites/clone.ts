@@ -174,8 +174,8 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
         // A server engine's work is mostly in the server's processes, which this does not see.
         const caps = IN_PROCESS.has(engineName)
           ? {
-              bound: round(cpuMsPerSecond / m.bound.cpuMs / r.raw, 3),
-              e2e: round(cpuMsPerSecond / m.e2e.cpuMs / r.raw, 3),
+              bound: cpuCap(m.bound.cpuMs, r.raw),
+              e2e: cpuCap(m.e2e.cpuMs, r.raw),
             }
           : undefined;
         throughput[c] = {
@@ -216,8 +216,6 @@ export async function cloneSuite(ctx: SuiteContext): Promise<SuiteResult> {
         } finally {
           await clone.cleanUp();
         }
-      }
-      if (parts) {
         ctx.log(
           `${engineName}: process CPU per clone of its required parts, each alone at concurrency ${PARTS_CONCURRENCY}: ${Object.entries(
             parts.cpuMs,
@@ -434,7 +432,15 @@ async function requiredParts(
   const sum = Object.values(measured).reduce((a, v) => a + v.cpuMs, 0);
   const raw = measured.raw;
   if (!raw) throw new Error('the raw operation is required');
-  return { cpuMs, sumCpuMs: round(sum, 2), ceiling: round(cpuMsPerSecond / sum / raw.perSecond, 3) };
+  return { cpuMs, sumCpuMs: round(sum, 2), ceiling: cpuCap(sum, raw.perSecond) };
+}
+
+/**
+ * The most an operation costing `cpuMs` of process CPU could run at on this machine's cores,
+ * as a ratio to `rawPerSecond`.
+ */
+function cpuCap(cpuMs: number, rawPerSecond: number): number {
+  return round(cpuMsPerSecond / cpuMs / rawPerSecond, 3);
 }
 
 /** Engines whose clones run entirely in this process, so that its CPU accounts for them. */
