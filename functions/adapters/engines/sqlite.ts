@@ -344,32 +344,47 @@ export class SqliteEngine implements DatabaseEngine {
   }
 
   async openSession(database: string, login: Login): Promise<SqlSession> {
-    // The login is checked on a read-only connection, which an `analyst` session then keeps:
-    // one file open (and one schema load) instead of two. Other modes open their own.
-    let db = this.readOnly(database);
+    // The login is checked on the control plane's kept connection to the file when it is idle
+    // (its schema is loaded already: a clone's own probe, right after its steps), else on a
+    // read-only connection, which an `analyst` session then keeps. A connection's first
+    // statement loads the schema (about 0.2 ms for a template's), so each open counts.
+    let db: Database.Database | undefined;
     let mode: SessionMode | null;
-    try {
-      mode = accessMode(db, login);
-    } catch (error) {
-      db.close();
-      throw error;
+    const kept = this.kept.get(this.path(database));
+    if (kept && !kept.busy) {
+      const lent = this.lend(database);
+      try {
+        mode = accessMode(lent.db, login);
+      } finally {
+        lent.done();
+      }
+    } else {
+      db = this.readOnly(database);
+      try {
+        mode = accessMode(db, login);
+      } catch (error) {
+        db.close();
+        throw error;
+      }
     }
     if (!mode) {
-      db.close();
+      db?.close();
       throw new LoginRefusedError(database, false);
     }
-    if (mode !== 'ro') {
-      db.close();
-      db = new Database(this.path(database), { fileMustExist: true });
+    if (!db || mode !== 'ro') {
+      db?.close();
+      db =
+        mode === 'ro' ? this.readOnly(database) : new Database(this.path(database), { fileMustExist: true });
     }
+    const session = db;
     try {
-      db.pragma('foreign_keys = ON');
-      if (mode === 'ro') db.pragma('query_only = ON');
+      session.pragma('foreign_keys = ON');
+      if (mode === 'ro') session.pragma('query_only = ON');
     } catch (error) {
-      db.close();
+      session.close();
       throw error;
     }
-    const inner = executor(db);
+    const inner = executor(session);
     // The guard triggers are compiled before the first statement that can write (SQLite's
     // own verdict: sqlite3_stmt_readonly), so sessions that only read never pay for them.
     let guarded = mode === 'ro';
@@ -381,14 +396,17 @@ export class SqliteEngine implements DatabaseEngine {
               'a tenant session cannot ATTACH or VACUUM (they open or write other files)',
             ),
           );
-        if (!guarded && !db.prepare(sql).readonly) {
-          guardSession(db, mode);
+        if (!guarded && !session.prepare(sql).readonly) {
+          guardSession(session, mode);
           guarded = true;
         }
         return inner.query<T>(sql, params);
       },
     };
-    return { ...tenantExecutor(guardedExecutor, classifyTenantError), close: async () => void db.close() };
+    return {
+      ...tenantExecutor(guardedExecutor, classifyTenantError),
+      close: async () => void session.close(),
+    };
   }
 
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
