@@ -79,7 +79,7 @@ describe('SQLite tenant sessions', () => {
     expect(refused.error).toBeInstanceOf(LoginRefusedError);
   });
 
-  it('a login checked on the kept connection sees a file replaced behind its back, not the old one', async () => {
+  it('a login checked on the kept connection sees the access table as another process last wrote it', async () => {
     const dir = tempDir('sqlite-sessions');
     const engine = new SqliteEngine({ dir, keepConnectionsMs: 60_000 });
     await tenant(engine, 'c');

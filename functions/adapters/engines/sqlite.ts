@@ -351,14 +351,8 @@ export class SqliteEngine implements DatabaseEngine {
     let db: Database.Database | undefined;
     let mode: SessionMode | null;
     const kept = this.kept.get(this.path(database));
-    if (kept && !kept.busy) {
-      const lent = this.lend(database);
-      try {
-        mode = accessMode(lent.db, login);
-      } finally {
-        lent.done();
-      }
-    } else {
+    if (kept && !kept.busy) mode = this.withDb(database, (conn) => accessMode(conn, login));
+    else {
       db = this.readOnly(database);
       try {
         mode = accessMode(db, login);
